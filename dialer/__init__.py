@@ -1,0 +1,1 @@
+"""Collections auto-dialer."""

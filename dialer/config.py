@@ -1,0 +1,141 @@
+"""One Settings object, read from the environment, with the embedded defaults.
+
+Nothing else in the code reads os.environ for configuration: pass a Settings around
+(or call get_settings()) so tests can build their own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+# A syntactically valid account SID/token pair used only with the local mock carrier.
+MOCK_ACCOUNT_SID = "AC000000000000000000000000d1a1e5"
+MOCK_AUTH_TOKEN = "mock-carrier-auth-token"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed."""
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    value = _float(env, name, default)
+    if value != int(value):
+        raise ConfigError(f"{name} must be a whole number, got {env.get(name)!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    database_url: str
+    redis_url: str | None  # None: the embedded Redis server under home/redis
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_api_base: str | None  # the mock carrier's URL; None: api.twilio.com
+    public_url: str  # where the carrier reaches our webhooks
+    web_host: str = "127.0.0.1"
+    web_port: int = 8900
+    timezone: str = "Asia/Ho_Chi_Minh"
+    default_region: str = "VN"
+    caller_id: str = "+842873000000"
+    # Simulated-time speed shared by every process of a demo (1.0 = real time).
+    speed: float = 1.0
+    # Real unix time and simulated unix time that coincide; None: the clock is the wall clock.
+    clock_real_origin: float | None = None
+    clock_sim_origin: float | None = None
+    # How long (simulated seconds) an answered call waits for a free agent before abandoning.
+    agent_claim_timeout: float = 1.0
+    ring_timeout: int = 25  # seconds a call rings before no-answer; rules require >= 15
+    api_token: str | None = None
+    rq_queue: str = "dialer"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            return Path(self.database_url[len(prefix) :])
+        return None
+
+    @property
+    def webhook_base(self) -> str:
+        return self.public_url.rstrip("/")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    def resolved_api_token(self) -> str:
+        """The API token: DIALER_API_TOKEN, else one generated once and kept under home."""
+        if self.api_token:
+            return self.api_token
+        path = self.home / "api_token"
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        token = secrets.token_urlsafe(24)
+        # O_EXCL: two processes starting together must agree on one token.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(token)
+        return token
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build Settings from an environment mapping (os.environ by default)."""
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("DIALER_HOME") or "./var").expanduser().resolve()
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{home / 'dialer.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://") :]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    web_port = _int(env, "DIALER_WEB_PORT", 8900)
+    web_host = env.get("DIALER_WEB_HOST") or "127.0.0.1"
+    speed = _float(env, "DIALER_SPEED", 1.0)
+    if speed <= 0:
+        raise ConfigError("DIALER_SPEED must be above 0")
+    real_origin = env.get("DIALER_CLOCK_REAL_ORIGIN")
+    sim_origin = env.get("DIALER_CLOCK_SIM_ORIGIN")
+    return Settings(
+        home=home,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL") or None,
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or MOCK_ACCOUNT_SID,
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or MOCK_AUTH_TOKEN,
+        twilio_api_base=(env.get("TWILIO_API_BASE") or None),
+        public_url=env.get("DIALER_PUBLIC_URL") or f"http://{web_host}:{web_port}",
+        web_host=web_host,
+        web_port=web_port,
+        timezone=env.get("DIALER_TIMEZONE") or "Asia/Ho_Chi_Minh",
+        default_region=(env.get("DIALER_DEFAULT_REGION") or "VN").upper(),
+        caller_id=env.get("DIALER_CALLER_ID") or "+842873000000",
+        speed=speed,
+        clock_real_origin=float(real_origin) if real_origin else None,
+        clock_sim_origin=float(sim_origin) if sim_origin else None,
+        agent_claim_timeout=_float(env, "DIALER_AGENT_CLAIM_TIMEOUT", 1.0),
+        ring_timeout=_int(env, "DIALER_RING_TIMEOUT", 25),
+        api_token=env.get("DIALER_API_TOKEN") or None,
+        rq_queue=env.get("DIALER_RQ_QUEUE") or "dialer",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from os.environ."""
+    return load_settings()

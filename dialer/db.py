@@ -1,0 +1,129 @@
+"""Engine, sessions and the declarative Base. Migrations live in dialer/migrations (Alembic)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from dialer.config import Settings
+
+# Stable constraint names so Alembic migrations read the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as naive UTC (SQLite keeps no zone), always returned timezone-aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL + busy timeout: web, worker and pacer processes share one file.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    if database_url.startswith("sqlite"):
+        path = database_url.split("sqlite:///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(database_url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class Database:
+    """One engine and session factory per process (re-created after fork, e.g. in RQ)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pid = os.getpid()
+        self.engine = make_engine(settings.database_url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            # A forked child must not reuse the parent's pooled connections.
+            self.engine.dispose(close=False)
+            self._pid = os.getpid()
+
+    def session(self) -> Session:
+        self._check_fork()
+        return self.sessionmaker()
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        self._check_fork()
+        with self.sessionmaker.begin() as session:
+            yield session
+
+
+_databases: dict[str, Database] = {}
+
+
+def get_database(settings: Settings) -> Database:
+    """The process's Database for these settings (cached by URL)."""
+    db = _databases.get(settings.database_url)
+    if db is None:
+        db = _databases[settings.database_url] = Database(settings)
+    return db
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Apply Alembic migrations up to revision."""
+    from alembic import command
+
+    with get_database(settings).engine.begin() as connection:
+        cfg = alembic_config(settings)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+
+def alembic_config(settings: Settings):  # -> alembic.config.Config
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return cfg

