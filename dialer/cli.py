@@ -38,10 +38,45 @@ def db_upgrade() -> None:
         click.echo(f"Seeded {added} default action codes.")
 
 
+@main.command()
+@click.option("--host", help="default DIALER_WEB_HOST or 127.0.0.1")
+@click.option("--port", type=int, help="default DIALER_WEB_PORT or 8900")
+@click.option("--threads", type=click.IntRange(min=1), default=16, show_default=True)
+def web(host: str | None, port: int | None, threads: int) -> None:
+    """Serve the web app: Twilio webhooks, JSON API, console."""
+    from waitress import serve
+
+    from dialer.app import create_app
+    from dialer.privacy import configure_logging
+
+    settings = get_settings()
+    configure_logging()
+    serve(create_app(settings), host=host or settings.web_host, port=port or settings.web_port,
+          threads=threads, ident="dialer")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="stop when the queue is empty")
+def worker(burst: bool) -> None:
+    """Run an RQ worker: places calls and runs background jobs."""
+    from rq import Worker
+
+    from dialer.privacy import configure_logging
+    from dialer.runtime import get_runtime
+
+    configure_logging()
+    rt = get_runtime()
+    Worker([rt.queue], connection=rt.redis).work(burst=burst, with_scheduler=True)
+
+
 def _register() -> None:
+    from dialer.agents.commands import agent
+    from dialer.campaigns.commands import campaign, pacer
+    from dialer.demo.commands import demo
     from dialer.portfolio.commands import accounts
 
-    main.add_command(accounts)
+    for command in (accounts, agent, campaign, pacer, demo):
+        main.add_command(command)
 
 
 _register()

@@ -1,7 +1,13 @@
 """Imports every domain's models so the metadata (and Alembic) sees all tables."""
 
 from dialer.agents.models import Agent
-from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry
+from dialer.campaigns.models import (
+    BlockedDial,
+    CallAttempt,
+    Campaign,
+    CampaignEntry,
+    DncNumber,
+)
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
 from dialer.portfolio.models import Account, Payment, Phone
 
@@ -15,6 +21,7 @@ __all__ = [
     "Campaign",
     "CampaignEntry",
     "Disposition",
+    "DncNumber",
     "Payment",
     "Phone",
     "Promise",

@@ -140,8 +140,18 @@ class Keys:
         return f"{PREFIX}:campaign:{campaign_id}:queue"
 
     @staticmethod
+    def retry(campaign_id: int) -> str:
+        """Sorted set of entry ids waiting to be dialed again, scored by not-before time."""
+        return f"{PREFIX}:campaign:{campaign_id}:retry"
+
+    @staticmethod
+    def retry_scores(campaign_id: int) -> str:
+        """Hash entry id -> rank score, so a promoted retry keeps its rank."""
+        return f"{PREFIX}:campaign:{campaign_id}:retry-scores"
+
+    @staticmethod
     def dialing(campaign_id: int) -> str:
-        """Set of attempt ids placed and not yet answered or ended (calls in flight)."""
+        """Sorted set of entry ids handed to a worker and not yet answered or ended."""
         return f"{PREFIX}:campaign:{campaign_id}:dialing"
 
     @staticmethod
@@ -150,7 +160,13 @@ class Keys:
         return f"{PREFIX}:campaign:{campaign_id}:ready"
 
     @staticmethod
+    def campaign_agents(campaign_id: int) -> str:
+        """Set of agent ids logged in to the campaign (any state but offline)."""
+        return f"{PREFIX}:campaign:{campaign_id}:agents"
+
+    @staticmethod
     def running_campaigns() -> str:
+        """Hash campaign id -> dial mode, for the pacers."""
         return f"{PREFIX}:campaigns:running"
 
     @staticmethod
@@ -162,11 +178,6 @@ class Keys:
     def account_lock(account_id: int) -> str:
         """Held while an account has a call in flight, so no two campaigns dial it at once."""
         return f"{PREFIX}:account:{account_id}:lock"
-
-    @staticmethod
-    def call_claim(call_sid: str) -> str:
-        """The agent an answered call was bridged to (makes the voice webhook idempotent)."""
-        return f"{PREFIX}:call:{call_sid}:agent"
 
     @staticmethod
     def stats(campaign_id: int) -> str:

@@ -96,3 +96,14 @@ class BlockedDial(Base):
     rule: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DncNumber(Base):
+    """A number never to be called (opt-outs from calls, wrong parties, regulator lists)."""
+
+    __tablename__ = "dnc_numbers"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)  # E.164
+    reason: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(32), default="call")  # call | import | admin
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -32,6 +32,8 @@ class Account(Base):
     # Overrides the timezone derived from the phone number (compliance local time).
     timezone: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | closed
+    # No collection calls before this date (pending promise, says paid, ...).
+    suppressed_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 13:44:55.481002
+Create Date: 2026-11-22 13:48:14.320369
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import dialer.db
-
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -36,6 +35,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("suppressed_until", sa.Date(), nullable=True),
         sa.Column("created_at", dialer.db.UTCDateTime(), nullable=False),
         sa.Column("updated_at", dialer.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
@@ -83,6 +83,14 @@ def upgrade() -> None:
         sa.Column("launched_at", dialer.db.UTCDateTime(), nullable=True),
         sa.Column("ended_at", dialer.db.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
+    )
+    op.create_table(
+        "dnc_numbers",
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("created_at", dialer.db.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("number", name=op.f("pk_dnc_numbers")),
     )
     op.create_table(
         "campaign_entries",
@@ -408,6 +416,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_campaign_entries_account_id"))
 
     op.drop_table("campaign_entries")
+    op.drop_table("dnc_numbers")
     op.drop_table("campaigns")
     op.drop_table("agents")
     op.drop_table("action_codes")

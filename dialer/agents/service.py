@@ -1,0 +1,91 @@
+"""Agents: create them, log them in (call their softphone into their room), log them out."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialer.agents import presence
+from dialer.agents.models import Agent
+from dialer.campaigns.models import Campaign
+from dialer.runtime import Runtime
+from dialer.telephony.carrier import CallRequest, CarrierError
+
+log = logging.getLogger(__name__)
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+_ENDPOINT = re.compile(r"^(client:[A-Za-z0-9._-]{1,120}|sip:\S{3,190}|\+\d{8,15})$")
+
+
+class AgentError(ValueError):
+    """An agent request that cannot be carried out; the message says why."""
+
+
+def create_agent(
+    session: Session, username: str, name: str, endpoint: str | None = None,
+    team: str | None = None,
+) -> Agent:
+    """A new agent; their endpoint defaults to the browser softphone client:<username>."""
+    username = (username or "").strip().lower()
+    if not _USERNAME.match(username):
+        raise AgentError("username must be 2-63 characters: a-z, 0-9, '.', '_' or '-'")
+    if not (name or "").strip():
+        raise AgentError("an agent needs a name")
+    endpoint = (endpoint or f"client:{username}").strip()
+    if not _ENDPOINT.match(endpoint):
+        raise AgentError("endpoint must be client:<identity>, sip:<uri> or an E.164 number")
+    if session.scalar(select(Agent).where(Agent.username == username)) is not None:
+        raise AgentError(f"agent {username!r} exists already")
+    agent = Agent(username=username, name=name.strip(), endpoint=endpoint, team=team)
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresence:
+    """Call the agent's endpoint into their own conference room for this campaign."""
+    with rt.db.begin() as s:
+        agent = s.get(Agent, agent_id)
+        if agent is None or not agent.active:
+            raise AgentError(f"no active agent {agent_id}")
+        campaign = s.get(Campaign, campaign_id)
+        if campaign is None:
+            raise AgentError(f"no campaign {campaign_id}")
+        if campaign.state not in ("draft", "running", "paused"):
+            raise AgentError(f"campaign {campaign_id} is {campaign.state}")
+        endpoint = agent.endpoint
+    current = presence.get(rt.redis, agent_id)
+    if current.state != "offline":
+        raise AgentError(f"agent {agent_id} is {current.state} already; log out first")
+    # Connecting before the call: the softphone may answer before create() returns.
+    presence.set_connecting(rt.redis, agent_id, campaign_id, "", rt.now_ts())
+    base = rt.settings.webhook_base
+    try:
+        sid = rt.carrier.place_call(
+            CallRequest(
+                to=endpoint,
+                from_=rt.settings.caller_id,
+                url=f"{base}/twilio/agent?agent={agent_id}",
+                status_callback=f"{base}/twilio/agent-status?agent={agent_id}",
+                status_callback_events=("completed",),
+                timeout=30,
+            )
+        )
+    except CarrierError as exc:
+        presence.set_offline(rt.redis, agent_id, rt.now_ts())
+        raise AgentError(f"could not call the agent's softphone: {exc}") from exc
+    presence.set_agent_call(rt.redis, agent_id, sid)
+    return presence.get(rt.redis, agent_id)
+
+
+def logout(rt: Runtime, agent_id: int) -> presence.AgentPresence:
+    """Take the agent out of rotation and hang up their leg."""
+    before = presence.set_offline(rt.redis, agent_id, rt.now_ts())
+    if before.agent_call_sid:
+        try:
+            rt.carrier.hangup(before.agent_call_sid)
+        except CarrierError as exc:
+            log.warning("agent %s leg %s did not hang up: %s", agent_id, before.agent_call_sid, exc)
+    return presence.get(rt.redis, agent_id)

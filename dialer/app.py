@@ -1,0 +1,38 @@
+"""Flask application factory: webhooks, JSON API, agent desk and supervisor console."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from dialer.config import Settings, get_settings
+from dialer.runtime import Runtime
+
+
+class DialerExtension:
+    """Holds the Runtime in app.extensions["dialer"], the way Flask extensions do."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.runtime = runtime
+
+    def init_app(self, app: Flask, runtime: Runtime) -> None:
+        app.extensions["dialer"] = runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    runtime = runtime or Runtime(settings or get_settings())
+    app = Flask(__name__)
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False  # Vietnamese names read as written
+    DialerExtension().init_app(app, runtime)
+
+    from dialer.agents.views import bp as agents_bp
+    from dialer.campaigns.views import bp as campaigns_bp
+    from dialer.http import register_error_handlers
+    from dialer.outcomes.views import bp as outcomes_bp
+    from dialer.web.views import bp as web_bp
+    from dialer.webhooks.views import bp as webhooks_bp
+
+    for bp in (webhooks_bp, agents_bp, campaigns_bp, outcomes_bp, web_bp):
+        app.register_blueprint(bp)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,172 @@
+"""A call attempt's life in SQL: chosen phone, compliance check, answer, end, system result.
+
+Each function takes its session and does one thing; Redis follow-ups (lock release, queue)
+are returned to the caller to run after commit, because SQL is the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from dialer.campaigns.compliance import DialFacts, Verdict, check, get_profile
+from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry, DncNumber
+from dialer.campaigns.service import local_day_start
+from dialer.outcomes.service import Recorded, record_system_result
+from dialer.portfolio.models import Account, Phone
+from dialer.portfolio.phones import phone_timezone
+
+FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+STATUS_ORDER = ("queued", "initiated", "ringing", "in-progress")
+# Carrier final status -> system result, for calls that never reached a person.
+STATUS_RESULTS = {
+    "busy": "busy",
+    "no-answer": "no_answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence",
+                   "machine_end_other", "fax")
+
+
+def claim_entry(session: Session, entry_id: int, now: datetime) -> CampaignEntry | None:
+    """queued -> dialing, exactly once even if the job runs twice."""
+    result = session.execute(
+        update(CampaignEntry)
+        .where(CampaignEntry.id == entry_id, CampaignEntry.state == "queued")
+        .values(state="dialing", updated_at=now)
+    )
+    if result.rowcount != 1:
+        return None
+    return session.get_one(CampaignEntry, entry_id)
+
+
+def choose_phone(session: Session, entry: CampaignEntry, account: Account) -> Phone | None:
+    """The account's best number: fewest attempts in this entry, then relation priority."""
+    tried = dict(
+        session.execute(
+            select(CallAttempt.phone_id, func.count(CallAttempt.id))
+            .where(CallAttempt.entry_id == entry.id)
+            .group_by(CallAttempt.phone_id)
+        ).tuples()
+    )
+    dnc = set(
+        session.scalars(
+            select(DncNumber.number).where(DncNumber.number.in_([p.number for p in account.phones]))
+        )
+    )
+    candidates = [p for p in account.phones if p.dialable and p.number not in dnc]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda p: (tried.get(p.id, 0), p.priority, p.id))
+
+
+def compliance_verdict(
+    session: Session, campaign: Campaign, account: Account, phone: Phone, now: datetime,
+    default_tz: str,
+) -> Verdict:
+    """The last check right before a dial, with the facts read from SQL now."""
+    tz = account.timezone or phone_timezone(phone.number) or default_tz
+    day_start = local_day_start(now, tz)
+    attempts_today, last_at = session.execute(
+        select(func.count(CallAttempt.id), func.max(CallAttempt.created_at)).where(
+            CallAttempt.account_id == account.id,
+            CallAttempt.created_at >= day_start,
+            CallAttempt.call_sid.is_not(None),
+        )
+    ).one()
+    facts = DialFacts(
+        now=now, timezone=tz, phone_relation=phone.relation, attempts_today=attempts_today,
+        last_attempt_at=last_at,
+    )
+    return check(get_profile(campaign.compliance_profile), facts)
+
+
+def record_block(
+    session: Session, entry: CampaignEntry, phone: Phone | None, verdict: Verdict, now: datetime
+) -> None:
+    """A rule stopped the dial: keep the reason, give the entry back (or close it)."""
+    session.add(
+        BlockedDial(
+            campaign_id=entry.campaign_id, entry_id=entry.id,
+            phone_id=phone.id if phone else None, rule=verdict.rule or "unknown",
+            detail=verdict.detail, created_at=now,
+        )
+    )
+    entry.state = "queued" if verdict.retry_at else "done"
+    entry.last_result = f"blocked:{verdict.rule}"
+
+
+def start_attempt(
+    session: Session, entry: CampaignEntry, phone: Phone, now: datetime
+) -> CallAttempt:
+    entry.attempts += 1
+    attempt = CallAttempt(
+        campaign_id=entry.campaign_id, entry_id=entry.id, account_id=entry.account_id,
+        phone_id=phone.id, status="queued", created_at=now,
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def advance_status(attempt: CallAttempt, status: str) -> None:
+    """Move forward through queued/initiated/ringing/in-progress; never backwards."""
+    if attempt.ended_at is not None or status not in STATUS_ORDER:
+        return
+    if STATUS_ORDER.index(status) > STATUS_ORDER.index(attempt.status):
+        attempt.status = status
+
+
+def mark_answered(attempt: CallAttempt, answered_by: str | None, now: datetime) -> str:
+    """The voice webhook fired: a person or a machine answered. Returns human | machine."""
+    advance_status(attempt, "in-progress")
+    attempt.answered_by = answered_by
+    if attempt.answered_at is None:
+        attempt.answered_at = now
+    return "machine" if answered_by in MACHINE_ANSWERS else "human"
+
+
+@dataclass(frozen=True)
+class Ended:
+    attempt_id: int
+    campaign_id: int
+    entry_id: int
+    account_id: int
+    agent_id: int | None
+    recorded: Recorded | None  # the system result's action code, when no agent took it
+    disposed: bool = False  # the agent already recorded an action code during the call
+
+
+def end_attempt(
+    session: Session, attempt: CallAttempt, status: str, duration: int | None, now: datetime,
+    today: date,
+) -> Ended | None:
+    """A final status arrived; set the result and, without an agent, the system action code.
+
+    Returns None when the attempt had already ended (a repeated callback).
+    """
+    if attempt.ended_at is not None:
+        return None
+    attempt.status = status
+    attempt.ended_at = now
+    attempt.duration_seconds = duration
+    if attempt.result is None:
+        # "completed" with no answer handled by us means our voice webhook never ran.
+        attempt.result = STATUS_RESULTS.get(status, "error")
+    recorded = None
+    if attempt.agent_id is None:
+        # Nobody will disposition this call: the system records its result now.
+        recorded = record_system_result(session, attempt, attempt.result, now=now, today=today)
+    else:
+        entry = session.get_one(CampaignEntry, attempt.entry_id)
+        entry.last_result = "connected"
+    session.flush()
+    return Ended(
+        attempt_id=attempt.id, campaign_id=attempt.campaign_id, entry_id=attempt.entry_id,
+        account_id=attempt.account_id, agent_id=attempt.agent_id, recorded=recorded,
+        disposed=recorded is None and attempt.action_code is not None,
+    )

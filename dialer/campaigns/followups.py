@@ -1,0 +1,47 @@
+"""Redis follow-ups once an attempt's SQL change is committed: locks, queues, agent state."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from dialer.agents import presence
+from dialer.campaigns import queue
+from dialer.campaigns.attempts import Ended
+from dialer.campaigns.service import requeue
+from dialer.outcomes.service import Recorded
+from dialer.redis import Keys
+from dialer.runtime import Runtime
+
+
+def local_today(rt: Runtime) -> date:
+    """Today's date at the collections centre (promise dates, daily limits)."""
+    return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
+
+
+def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:
+    """Answered: the call no longer counts as ringing for the pacer."""
+    queue.done_dialing(rt.redis, campaign_id, entry_id)
+
+
+def after_end(rt: Runtime, ended: Ended) -> None:
+    """The call is over: free the account, stop counting it, and move the agent on."""
+    r = rt.redis
+    r.delete(Keys.account_lock(ended.account_id))
+    queue.done_dialing(r, ended.campaign_id, ended.entry_id)
+    if ended.agent_id is not None:
+        if ended.disposed:  # the result is in already: straight back to ready
+            presence.set_ready(r, ended.agent_id, rt.now_ts())
+        else:
+            presence.start_wrap_up(r, ended.agent_id, ended.attempt_id, rt.now_ts())
+    if ended.recorded is not None:
+        after_disposition(rt, ended.recorded)
+
+
+def after_disposition(rt: Runtime, recorded: Recorded) -> None:
+    """Dial the entry again (now or later) when its code says so."""
+    if recorded.entry_state == "queued":
+        requeue(
+            rt.redis, recorded.campaign_id, recorded.entry_id, recorded.score,
+            recorded.retry_at, rt.clock.now(),
+        )

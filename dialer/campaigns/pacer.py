@@ -1,0 +1,101 @@
+"""The pacer process: for each running campaign, decide how many calls to start and hand
+them to RQ. Stateless between ticks (all state is in Redis), so several pacers may run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import func, select
+
+from dialer.agents import presence
+from dialer.campaigns import queue
+from dialer.campaigns.jobs import place_call
+from dialer.campaigns.models import Campaign, CampaignEntry
+from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
+from dialer.redis import Keys
+from dialer.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# A popped entry whose call never showed up (its worker died) returns after this long.
+STALE_DIALING_SECONDS = 300
+
+
+def snapshot(rt: Runtime, campaign_id: int) -> PacingSnapshot:
+    agents = presence.counts(rt.redis, campaign_id)
+    sizes = queue.sizes(rt.redis, campaign_id)
+    return PacingSnapshot(
+        agents_ready=agents["ready"],
+        agents_busy=agents["on_call"] + agents["wrap_up"],
+        calls_dialing=sizes["dialing"],
+        queued_entries=sizes["queued"],
+    )
+
+
+def _return_stale(rt: Runtime, campaign_id: int, now: float) -> None:
+    stale = queue.expire_stale_dialing(rt.redis, campaign_id, now - STALE_DIALING_SECONDS)
+    if not stale:
+        return
+    with rt.db.session() as s:
+        rows = s.execute(
+            select(CampaignEntry.id, CampaignEntry.score).where(
+                CampaignEntry.id.in_(stale), CampaignEntry.state == "queued"
+            )
+        ).tuples()
+        queue.push(rt.redis, campaign_id, dict(rows))
+    log.warning("campaign %s: %d entries came back from dead workers", campaign_id, len(stale))
+
+
+def _complete_if_done(rt: Runtime, campaign_id: int) -> bool:
+    """A campaign with nothing left to dial or to disposition is completed."""
+    if any(queue.sizes(rt.redis, campaign_id).values()):
+        return False
+    with rt.db.begin() as s:
+        open_entries = s.scalar(
+            select(func.count()).where(
+                CampaignEntry.campaign_id == campaign_id, CampaignEntry.state != "done"
+            )
+        )
+        if open_entries:
+            return False
+        campaign = s.get_one(Campaign, campaign_id)
+        if campaign.state == "running":
+            campaign.state, campaign.ended_at = "completed", rt.clock.now()
+    rt.redis.hdel(Keys.running_campaigns(), campaign_id)
+    log.info("campaign %s completed", campaign_id)
+    return True
+
+
+def tick(rt: Runtime) -> dict[int, int]:
+    """One pacing round over every running campaign; returns calls started per campaign."""
+    started: dict[int, int] = {}
+    now = rt.now_ts()
+    for raw_id, raw_mode in rt.redis.hgetall(Keys.running_campaigns()).items():
+        campaign_id, mode = int(raw_id), raw_mode.decode()
+        queue.promote_due(rt.redis, campaign_id, now)
+        _return_stale(rt, campaign_id, now)
+        n = calls_to_start(mode, snapshot(rt, campaign_id))
+        entry_ids = queue.pop_for_dialing(rt.redis, campaign_id, n, now)
+        for entry_id in entry_ids:
+            rt.queue.enqueue(
+                place_call, campaign_id, entry_id, job_timeout=60, result_ttl=300,
+                description=f"place_call campaign={campaign_id} entry={entry_id}",
+            )
+        started[campaign_id] = len(entry_ids)
+        if not entry_ids:
+            _complete_if_done(rt, campaign_id)
+    return started
+
+
+def run(rt: Runtime, interval: float = 0.1, stop: threading.Event | None = None) -> None:
+    """Tick every `interval` real seconds until stopped."""
+    stop = stop or threading.Event()
+    log.info("pacer running (tick every %.2fs)", interval)
+    while not stop.is_set():
+        try:
+            tick(rt)
+        except Exception:  # a bad tick must not stop dialing for every campaign
+            log.exception("pacer tick failed")
+        stop.wait(interval)

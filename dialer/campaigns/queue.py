@@ -1,0 +1,110 @@
+"""The dial queue in Redis: ranked entries, retries waiting for their time, calls in flight.
+
+- queue   (sorted set) entry id -> rank score; the pacer pops the highest first.
+- retry   (sorted set) entry id -> not-before time; promoted into the queue when due.
+- dialing (sorted set) entry id -> time handed to a worker; removed when the call is
+  answered or ends, expired by the pacer if a worker died (the entry then goes back).
+SQL stays the truth: `rebuild` can recreate all three from the entries table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import redis
+
+from dialer.redis import Keys
+
+
+def push(r: redis.Redis, campaign_id: int, scores: Mapping[int, float], chunk: int = 10_000) -> int:
+    """Add entries with their scores (pipelined in chunks); returns how many were sent."""
+    items = list(scores.items())
+    key = Keys.dial_queue(campaign_id)
+    with r.pipeline(transaction=False) as pipe:
+        for i in range(0, len(items), chunk):
+            pipe.zadd(key, dict(items[i : i + chunk]))
+            pipe.execute()
+    return len(items)
+
+
+# Pop up to N entries and mark them in flight, atomically (several pacers may run).
+_POP = """
+local popped = redis.call('ZPOPMAX', KEYS[1], ARGV[1])
+local ids = {}
+for i = 1, #popped, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[2], popped[i])
+  table.insert(ids, popped[i])
+end
+return ids
+"""
+
+# Move retries whose time has come into the queue with their rank score.
+_PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(due) do
+  local score = redis.call('HGET', KEYS[3], id) or '0'
+  redis.call('ZADD', KEYS[2], score, id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[3], id)
+end
+return #due
+"""
+
+# Entries in flight for too long (their worker died) go back to the queue.
+_EXPIRE = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+for _, id in ipairs(stale) do
+  redis.call('ZREM', KEYS[1], id)
+end
+return stale
+"""
+
+
+def pop_for_dialing(r: redis.Redis, campaign_id: int, n: int, now: float) -> list[int]:
+    """Take up to n best entries and record them as in flight at `now`."""
+    if n <= 0:
+        return []
+    ids = r.eval(_POP, 2, Keys.dial_queue(campaign_id), Keys.dialing(campaign_id), n, now)
+    return [int(i) for i in ids]
+
+
+def done_dialing(r: redis.Redis, campaign_id: int, entry_id: int) -> None:
+    """The entry's call was answered or ended: it no longer counts as in flight."""
+    r.zrem(Keys.dialing(campaign_id), entry_id)
+
+
+def schedule_retry(
+    r: redis.Redis, campaign_id: int, entry_id: int, score: float, not_before: float
+) -> None:
+    with r.pipeline() as pipe:
+        pipe.hset(Keys.retry_scores(campaign_id), entry_id, score)
+        pipe.zadd(Keys.retry(campaign_id), {entry_id: not_before})
+        pipe.execute()
+
+
+def promote_due(r: redis.Redis, campaign_id: int, now: float, limit: int = 1000) -> int:
+    keys = (Keys.retry(campaign_id), Keys.dial_queue(campaign_id), Keys.retry_scores(campaign_id))
+    return int(r.eval(_PROMOTE, 3, *keys, now, limit))
+
+
+def expire_stale_dialing(r: redis.Redis, campaign_id: int, older_than: float) -> list[int]:
+    return [int(i) for i in r.eval(_EXPIRE, 1, Keys.dialing(campaign_id), older_than)]
+
+
+def sizes(r: redis.Redis, campaign_id: int) -> dict[str, int]:
+    with r.pipeline(transaction=False) as pipe:
+        pipe.zcard(Keys.dial_queue(campaign_id))
+        pipe.zcard(Keys.retry(campaign_id))
+        pipe.zcard(Keys.dialing(campaign_id))
+        queued, retry, dialing = pipe.execute()
+    return {"queued": queued, "retry": retry, "dialing": dialing}
+
+
+def clear(r: redis.Redis, campaign_id: int, extra_keys: Iterable[str] = ()) -> None:
+    r.delete(
+        Keys.dial_queue(campaign_id),
+        Keys.retry(campaign_id),
+        Keys.retry_scores(campaign_id),
+        Keys.dialing(campaign_id),
+        *extra_keys,
+    )

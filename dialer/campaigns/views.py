@@ -1,0 +1,72 @@
+"""Campaign API for the supervisor console: create, launch, stop, status."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from dialer.campaigns import service
+from dialer.campaigns.models import Campaign
+from dialer.http import ApiError, current_runtime, json_body, require_token
+
+bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
+bp.before_request(require_token)
+
+
+def _get(s, campaign_id: int) -> Campaign:
+    campaign = s.get(Campaign, campaign_id)
+    if campaign is None:
+        raise ApiError(f"no campaign {campaign_id}", 404)
+    return campaign
+
+
+@bp.post("")
+def create():
+    body = json_body()
+    rt = current_runtime()
+    try:
+        with rt.db.begin() as s:
+            campaign = service.create_campaign(
+                s,
+                body.get("name", ""),
+                filters=body.get("filters") or {},
+                dial_mode=body.get("dial_mode", "progressive"),
+                compliance_profile=body.get("compliance_profile", "vn-finance"),
+                max_attempts_per_entry=body.get("max_attempts_per_entry", 3),
+                caller_id=body.get("caller_id"),
+            )
+            out = {"id": campaign.id, "state": campaign.state}
+    except service.CampaignError as exc:
+        raise ApiError(str(exc)) from None
+    return jsonify(out), 201
+
+
+@bp.post("/<int:campaign_id>/launch")
+def launch(campaign_id: int):
+    rt = current_runtime()
+    try:
+        with rt.db.begin() as s:
+            campaign = _get(s, campaign_id)
+            built = service.launch(s, campaign, rt.clock.now(), rt.settings.timezone)
+    except service.CampaignError as exc:
+        raise ApiError(str(exc), 409) from None
+    with rt.db.session() as s:
+        service.start_dialing(s, rt.redis, _get(s, campaign_id))
+    return jsonify({"id": campaign_id, "state": "running", "entries": built.entries})
+
+
+@bp.post("/<int:campaign_id>/stop")
+def stop(campaign_id: int):
+    rt = current_runtime()
+    try:
+        with rt.db.begin() as s:
+            service.stop(s, rt.redis, _get(s, campaign_id), rt.clock.now())
+    except service.CampaignError as exc:
+        raise ApiError(str(exc), 409) from None
+    return jsonify({"id": campaign_id, "state": "stopped"})
+
+
+@bp.get("/<int:campaign_id>")
+def show(campaign_id: int):
+    rt = current_runtime()
+    with rt.db.session() as s:
+        return jsonify(service.status(s, rt.redis, _get(s, campaign_id)))

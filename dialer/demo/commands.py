@@ -1,0 +1,77 @@
+"""`dialer demo`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from dialer.config import get_settings
+from dialer.demo.runner import DemoError, DemoOptions, run_demo
+
+
+def _vnd(amount: int) -> str:
+    return f"{amount:,}".replace(",", ".") + " ₫"
+
+
+def print_summary(s: dict) -> None:
+    live = s["answered_human"]
+    click.echo("")
+    click.echo(f"Demo summary (campaign {s['campaign_id']}, {s['agents']} agents, "
+               f"{s['sim_minutes']} simulated minutes in {s['wall_seconds']} s)")
+    rows = [
+        ("Accounts in portfolio", s["accounts"]),
+        ("Calls placed", s["calls_placed"]),
+        ("  answered by a person", live),
+        ("    connected to an agent", s["connected_to_agent"]),
+        ("    abandoned (no agent in time)", s["abandoned"]),
+        ("  answering machine", s["answered_machine"]),
+        ("  no answer", s["no_answer"]),
+        ("  busy", s["busy"]),
+        ("  failed", s["failed"]),
+        ("Abandon rate", f"{s['abandon_rate']:.1%}"),
+        ("Promises to pay", s["promises"]),
+        ("Amount promised", _vnd(s["promised_amount"])),
+        ("Callbacks scheduled", s["callbacks"]),
+        ("Referrals", ", ".join(f"{k} {v}" for k, v in sorted(s["referrals"].items())) or "0"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for label, value in rows:
+        click.echo(f"  {label:<{width}}  {value}")
+    codes = ", ".join(f"{k} {v}" for k, v in sorted(s["action_codes"].items()))
+    click.echo(f"  Action codes: {codes}")
+    if s.get("carrier_calls") is not None:
+        click.echo(f"  The mock carrier saw {s['carrier_calls']} customer calls.")
+
+
+@click.command("demo")
+@click.option("--accounts", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option("--agents", type=click.IntRange(1, 200), default=5, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="simulated minutes of calling at most")
+@click.option("--max-calls", type=click.IntRange(min=1), help="stop after this many calls")
+@click.option("--speed", type=click.FloatRange(1, 1000), default=60, show_default=True,
+              help="simulated seconds per real second")
+@click.option("--headless", is_flag=True, help="do not wait for a person at the end")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
+def demo(accounts, agents, seed, minutes, max_calls, speed, headless, as_json) -> None:
+    """Run the whole dialer on embedded defaults against the mock carrier."""
+    options = DemoOptions(
+        accounts=accounts, agents=agents, seed=seed, minutes=minutes, max_calls=max_calls,
+        speed=speed, headless=headless, as_json=as_json,
+    )
+    def finish(summary: dict, console: str) -> None:
+        if as_json:
+            click.echo(json.dumps(summary, ensure_ascii=False))
+            return
+        print_summary(summary)
+        if not headless and sys.stdin.isatty():
+            click.echo(f"\nThe console is still up at {console}/ . Press Enter to stop the demo.")
+            sys.stdin.readline()
+
+    try:
+        run_demo(options, get_settings(), before_shutdown=finish)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None

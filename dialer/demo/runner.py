@@ -1,0 +1,352 @@
+"""`dialer demo`: the whole system on embedded defaults, with simulated borrowers and agents.
+
+It starts the real processes (mock carrier, web app, RQ worker, pacer), imports a sample
+portfolio through the real CSV import, launches a campaign through the JSON API, and lets
+simulated agents take the connected calls through the agent desk API. The summary is read
+from SQL afterwards; the mock carrier's call log is the independent witness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, time as dtime
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import requests
+from sqlalchemy import func, select
+
+from dialer.clock import Clock
+from dialer.config import MOCK_ACCOUNT_SID, MOCK_AUTH_TOKEN, Settings, load_settings
+from dialer.demo.agents import AgentBot
+from dialer.redis import ensure_embedded, stop_embedded
+
+DEMO_START = dtime(9, 0)  # simulated local time the demo's day starts (inside every window)
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoOptions:
+    accounts: int = 200
+    agents: int = 5
+    seed: int = 7
+    minutes: float = 60.0  # simulated minutes of calling at most
+    max_calls: int | None = None
+    speed: float = 60.0
+    headless: bool = False
+    as_json: bool = False
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+
+@dataclass
+class Demo:
+    options: DemoOptions
+    base_settings: Settings
+    processes: list[Process] = field(default_factory=list)
+
+    def say(self, text: str) -> None:
+        if not self.options.as_json:
+            print(text, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: Process, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise DemoError(f"{proc.name} exited early; see {proc.log}")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise DemoError(f"{proc.name} did not answer on {url} within {timeout:.0f}s; see {proc.log}")
+
+
+def _start(demo: Demo, name: str, args: list[str], env: dict[str, str], logs: Path) -> Process:
+    log = logs / f"{name}.log"
+    fh = open(log, "w")  # noqa: SIM115 (kept open for the child's lifetime)
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "dialer.cli", *args], env=env, stdout=fh, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    proc = Process(name, popen, log)
+    demo.processes.append(proc)
+    return proc
+
+
+def _stop_all(demo: Demo) -> None:
+    for proc in reversed(demo.processes):
+        if proc.popen.poll() is None:
+            proc.popen.send_signal(signal.SIGTERM)
+    for proc in demo.processes:
+        try:
+            proc.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.popen.kill()
+            proc.popen.wait()
+
+
+def _run_cli(args: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "dialer.cli", *args], env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise DemoError(f"`dialer {' '.join(args)}` failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _demo_clock(speed: float, tz: str) -> Clock:
+    local_today = datetime.now(ZoneInfo(tz)).date()
+    start = datetime.combine(local_today, DEMO_START, ZoneInfo(tz))
+    return Clock.started_now(speed=speed, sim_start=start)
+
+
+def run_demo(
+    options: DemoOptions,
+    base_settings: Settings,
+    before_shutdown: Callable[[dict[str, Any], str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the demo; before_shutdown(summary, console_url) runs while everything is still up."""
+    demo = Demo(options, base_settings)
+    home = base_settings.home / "demo"
+    # A fresh demo every time: stop a previous run's embedded Redis, then start clean.
+    old = load_settings({"DIALER_HOME": str(home)})
+    stop_embedded(old)
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "logs").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIALER_", "TWILIO_"))}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env["DIALER_HOME"] = str(home)
+    settings = load_settings(env)
+    redis_url = ensure_embedded(settings)
+    clock = _demo_clock(options.speed, settings.timezone)
+    web_port, mock_port = _free_port(), _free_port()
+    token = secrets.token_urlsafe(16)
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "DIALER_WEB_PORT": str(web_port),
+            "DIALER_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+            "TWILIO_API_BASE": f"http://127.0.0.1:{mock_port}",
+            "TWILIO_ACCOUNT_SID": MOCK_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": MOCK_AUTH_TOKEN,
+            "DIALER_API_TOKEN": token,
+            **clock.env(),
+        }
+    )
+    web = f"http://127.0.0.1:{web_port}"
+    started = time.monotonic()
+    try:
+        demo.say(f"Demo data in {home}")
+        _run_cli(["db", "upgrade"], env)
+        csv_path = home / "portfolio.csv"
+        from dialer.portfolio.sample import generate_portfolio_csv
+
+        generate_portfolio_csv(csv_path, options.accounts, options.seed)
+        imported = json.loads(_run_cli(["accounts", "import", str(csv_path), "--json"], env))
+        demo.say(
+            f"Imported {imported['imported']} accounts ({len(imported['warnings'])} warnings, "
+            f"{len(imported['rejected'])} rejected)."
+        )
+        logs = home / "logs"
+        mock = _start(
+            demo, "mock-carrier",
+            ["mock-carrier", "--host", "127.0.0.1", "--port", str(mock_port), "--seed",
+             str(options.seed)],
+            env, logs,
+        )
+        webp = _start(demo, "web", ["web"], env, logs)
+        _start(demo, "worker", ["worker"], env, logs)
+        _start(demo, "pacer", ["pacer"], env, logs)
+        _wait_http(f"http://127.0.0.1:{mock_port}/_mock/clock", mock)
+        _wait_http(f"{web}/healthz", webp)
+        demo.say(f"Console: {web}/   mock carrier: http://127.0.0.1:{mock_port}/_mock/calls")
+        summary = _drive(demo, web, token, clock, settings, env, options)
+        summary["carrier_calls"] = _carrier_calls(mock_port)
+        summary["wall_seconds"] = round(time.monotonic() - started, 1)
+        if before_shutdown is not None:
+            before_shutdown(summary, web)
+    finally:
+        _stop_all(demo)
+        stop_embedded(settings)
+    return summary
+
+
+def _api(http: requests.Session, method: str, url: str, **kw: Any) -> dict[str, Any]:
+    resp = http.request(method, url, timeout=15, **kw)
+    if resp.status_code >= 400:
+        raise DemoError(f"{method} {url} -> {resp.status_code}: {resp.text}")
+    return resp.json()
+
+
+def _drive(
+    demo: Demo, web: str, token: str, clock: Clock, settings: Settings, env: dict[str, str],
+    options: DemoOptions,
+) -> dict[str, Any]:
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    campaign = _api(http, "POST", f"{web}/api/campaigns", json={"name": "Demo: overdue 1-360 DPD"})
+    cid = campaign["id"]
+    agent_ids = []
+    for i in range(1, options.agents + 1):
+        agent = _api(
+            http, "POST", f"{web}/api/agents",
+            json={"username": f"agent{i}", "name": f"Nhân viên {i}"},
+        )
+        agent_ids.append(agent["id"])
+    launched = _api(http, "POST", f"{web}/api/campaigns/{cid}/launch")
+    demo.say(f"Campaign {cid} launched with {launched['entries']} accounts.")
+    for agent_id in agent_ids:
+        _api(http, "POST", f"{web}/api/agents/{agent_id}/login", json={"campaign_id": cid})
+    stop = threading.Event()
+    bots = [
+        AgentBot(web, token, a, clock, settings.timezone, options.seed, stop) for a in agent_ids
+    ]
+    for bot in bots:
+        bot.start()
+    sim_start = clock.time()
+    last_report = 0.0
+    status: dict[str, Any] = {}
+    while True:
+        status = _api(http, "GET", f"{web}/api/campaigns/{cid}")
+        sim_minutes = (clock.time() - sim_start) / 60
+        if time.monotonic() - last_report > 5:
+            last_report = time.monotonic()
+            demo.say(
+                f"  {sim_minutes:5.1f} sim min: {status['calls_placed']} calls, "
+                f"{status['connected_to_agent']} connected, {status['done']}/{status['entries']} "
+                "entries done"
+            )
+        if status["state"] != "running":
+            break
+        if sim_minutes >= options.minutes:
+            break
+        if options.max_calls is not None and status["calls_placed"] >= options.max_calls:
+            break
+        time.sleep(0.25)
+    if status["state"] == "running":
+        _api(http, "POST", f"{web}/api/campaigns/{cid}/stop")
+    _settle(http, web, cid, clock)
+    stop.set()
+    for bot in bots:
+        bot.join(timeout=5)
+    for agent_id in agent_ids:
+        _api(http, "POST", f"{web}/api/agents/{agent_id}/logout")
+    summary = _summary(settings, env, cid)
+    summary["sim_minutes"] = round((clock.time() - sim_start) / 60, 1)
+    summary["agents"] = options.agents
+    summary["speed"] = options.speed
+    summary["dispositions_refused"] = [r for bot in bots for r in bot.stats.refused]
+    return summary
+
+
+def _settle(http: requests.Session, web: str, cid: int, clock: Clock) -> None:
+    """Let calls in flight finish and agents record their last results (bounded)."""
+    deadline = time.monotonic() + clock.real_seconds(15 * 60) + 10
+    while time.monotonic() < deadline:
+        status = _api(http, "GET", f"{web}/api/campaigns/{cid}")
+        if status["in_progress"] == 0:
+            return
+        time.sleep(0.25)
+
+
+def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any]:
+    from dialer.campaigns.models import CallAttempt, Campaign
+    from dialer.campaigns.service import status
+    from dialer.db import Database
+    from dialer.outcomes.models import Callback, Disposition, Promise, Referral
+    from dialer.portfolio.models import Account
+    from dialer.redis import get_redis
+
+    s_settings = load_settings(env)
+    db = Database(s_settings)
+    with db.session() as s:
+        st = status(s, get_redis(s_settings), s.get_one(Campaign, cid))
+        promises, promised = s.execute(
+            select(func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
+        ).one()
+        codes = dict(
+            s.execute(select(Disposition.code, func.count()).group_by(Disposition.code)).tuples()
+        )
+        referrals = dict(
+            s.execute(select(Referral.kind, func.count()).group_by(Referral.kind)).tuples()
+        )
+        # Consistency: every connected call has an attempt with a SID, every promise a
+        # disposition on a connected call.
+        connected_without_sid = s.scalar(
+            select(func.count()).where(
+                CallAttempt.connected_at.is_not(None), CallAttempt.call_sid.is_(None)
+            )
+        )
+        promises_without_connected_call = s.scalar(
+            select(func.count(Promise.id))
+            .join(Disposition, Disposition.id == Promise.disposition_id)
+            .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
+            .where(CallAttempt.connected_at.is_(None))
+        )
+        out = {
+            "campaign_id": cid,
+            "accounts": s.scalar(select(func.count(Account.id))),
+            "calls_placed": st["calls_placed"],
+            "answered_human": st["answered_human"],
+            "answered_machine": st["answered_machine"],
+            "no_answer": st["no_answer"],
+            "busy": st["busy"],
+            "failed": st["failed"],
+            "connected_to_agent": st["connected_to_agent"],
+            "abandoned": st["abandoned"],
+            "abandon_rate": st["abandon_rate"],
+            "promises": promises,
+            "promised_amount": int(promised),
+            "callbacks": s.scalar(select(func.count(Callback.id))),
+            "referrals": referrals,
+            "action_codes": codes,
+            "entries": st["entries"],
+            "entries_done": st["done"],
+            "blocked": st["blocked"],
+            "consistency": {
+                "connected_without_call_sid": connected_without_sid,
+                "promises_without_connected_call": promises_without_connected_call,
+            },
+        }
+    db.engine.dispose()
+    return out
+
+
+def _carrier_calls(mock_port: int) -> int | None:
+    """How many calls the mock carrier saw (the independent witness)."""
+    try:
+        data = requests.get(f"http://127.0.0.1:{mock_port}/_mock/calls", timeout=10).json()
+    except (requests.RequestException, ValueError):
+        return None
+    calls = data.get("calls", data) if isinstance(data, dict) else data
+    return len(calls)

@@ -1,0 +1,57 @@
+"""The JSON API's edges: token check, body parsing, and errors as JSON."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from dialer.runtime import Runtime
+
+
+def current_runtime() -> Runtime:
+    """The app's Runtime (settings, clock, db, redis, carrier), set up by create_app."""
+    return current_app.extensions["dialer"]
+
+
+class ApiError(Exception):
+    """A refused request: HTTP status, a message, and the individual problems."""
+
+    def __init__(self, message: str, status: int = 400, problems: list[str] | None = None):
+        super().__init__(message)
+        self.message, self.status, self.problems = message, status, problems or []
+
+
+def require_token() -> None:
+    """before_request for API blueprints: `Authorization: Bearer <DIALER_API_TOKEN>`."""
+    expected = current_app.extensions["dialer"].settings.resolved_api_token()
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else ""
+    if not token or not secrets.compare_digest(token, expected):
+        raise ApiError("missing or wrong API token (Authorization: Bearer ...)", 401)
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a clear 400."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ApiError("the request body must be a JSON object (Content-Type: application/json)")
+    return data
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        body: dict[str, Any] = {"error": exc.message}
+        if exc.problems:
+            body["problems"] = exc.problems
+        return jsonify(body), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": exc.description}), exc.code
+        return exc

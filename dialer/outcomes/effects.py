@@ -1,0 +1,148 @@
+"""What an action code means for an account: validation and effects as pure functions.
+
+No I/O here: the service layer gathers the facts, calls `validate` and `plan`, and applies
+the resulting Effects to SQL and Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from dialer.outcomes.catalogue import FIELDS, REFERRAL_KINDS, CodeSpec
+
+MAX_PROMISE_DAYS = 30  # a promise further out than this is almost always a typing mistake
+MAX_CALLBACK_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DispositionInput:
+    """What the setter (agent, IVR, telephony layer) says about one call attempt."""
+
+    code: str
+    setter: str  # system | agent | ivr
+    promise_amount: int | None = None
+    promise_date: date | None = None
+    callback_at: datetime | None = None
+    note: str | None = None
+    new_phone: str | None = None
+
+    def given(self) -> set[str]:
+        return {name for name in FIELDS if getattr(self, name) not in (None, "")}
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the rules need to know about the account at the moment of the disposition."""
+
+    overdue_amount: int
+    principal_outstanding: int
+    now: datetime  # aware
+    today: date  # the local date at the collections centre
+    refusals_before: int = 0  # earlier refusals (RTP) on this account
+
+    @property
+    def outstanding(self) -> int:
+        """The largest amount the borrower can owe that we know of."""
+        return max(self.overdue_amount, self.principal_outstanding)
+
+
+@dataclass(frozen=True)
+class Effects:
+    close_entry: bool = False
+    retry_at: datetime | None = None
+    next_phone: bool = False
+    callback_at: datetime | None = None
+    callback_same_agent: bool = False
+    create_promise: bool = False
+    suppress_until: date | None = None
+    retire_phone: bool = False
+    dnc: bool = False
+    refer: str | None = None
+    alert_team_lead: bool = False
+    stop_account: bool = False
+
+
+class DispositionError(ValueError):
+    """The disposition was refused; `problems` says why, one sentence each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def validate(spec: CodeSpec | None, given: DispositionInput, facts: AccountFacts) -> list[str]:
+    """Every reason the disposition must be refused (empty: it may be recorded)."""
+    if spec is None:
+        return [f"unknown action code {given.code!r}"]
+    problems: list[str] = []
+    if not spec.active:
+        problems.append(f"action code {spec.code} is no longer in use")
+    if given.setter not in spec.setters:
+        problems.append(
+            f"action code {spec.code} cannot be set by {given.setter} "
+            f"(only by {', '.join(spec.setters)})"
+        )
+    for name in spec.requires:
+        if name not in given.given():
+            problems.append(f"{spec.code} requires {name.replace('_', ' ')}")
+    if not spec.is_promise and given.given() & {"promise_amount", "promise_date"}:
+        problems.append(f"{spec.code} is not a promise: remove the promise amount and date")
+    if given.promise_amount is not None:
+        if given.promise_amount <= 0:
+            problems.append("promise amount must be above 0")
+        elif given.promise_amount > facts.outstanding:
+            problems.append(
+                f"promise amount {given.promise_amount:,} is over the outstanding balance "
+                f"{facts.outstanding:,}"
+            )
+    if given.promise_date is not None:
+        if given.promise_date < facts.today:
+            problems.append(f"promise date {given.promise_date.isoformat()} is in the past")
+        elif given.promise_date > facts.today + timedelta(days=MAX_PROMISE_DAYS):
+            problems.append(f"promise date is more than {MAX_PROMISE_DAYS} days ahead")
+    if given.callback_at is not None:
+        if given.callback_at <= facts.now:
+            problems.append("callback time is in the past")
+        elif given.callback_at > facts.now + timedelta(days=MAX_CALLBACK_DAYS):
+            problems.append(f"callback time is more than {MAX_CALLBACK_DAYS} days ahead")
+    if given.note is not None and len(given.note) > 2000:
+        problems.append("note is longer than 2000 characters")
+    refer = spec.effects.get("refer")
+    if refer is not None and refer not in REFERRAL_KINDS:
+        problems.append(f"action code {spec.code} refers to unknown team {refer!r}")
+    return problems
+
+
+def plan(spec: CodeSpec, given: DispositionInput, facts: AccountFacts) -> Effects:
+    """The effects of a valid disposition (call validate first)."""
+    fx = spec.effects
+    retry_at = None
+    if fx.get("retry_after_minutes") is not None and not fx.get("close_entry"):
+        retry_at = facts.now + timedelta(minutes=int(fx["retry_after_minutes"]))
+    refer = fx.get("refer")
+    # Repeated refusals escalate (e.g. to legal) once the configured count is reached.
+    if spec.is_refusal and fx.get("escalate_after_refusals"):
+        if facts.refusals_before + 1 >= int(fx["escalate_after_refusals"]):
+            refer = fx.get("escalate_to", "legal")
+    suppress_until = None
+    if spec.is_promise and given.promise_date and fx.get("suppress_until_promise"):
+        suppress_until = given.promise_date + timedelta(days=int(fx.get("grace_days", 0)))
+    elif fx.get("suppress_days"):
+        suppress_until = facts.today + timedelta(days=int(fx["suppress_days"]))
+    callback_at = given.callback_at if fx.get("callback") else None
+    return Effects(
+        close_entry=bool(fx.get("close_entry")),
+        # A callback is the entry's next dial, at the time the borrower asked for.
+        retry_at=callback_at or retry_at,
+        next_phone=bool(fx.get("next_phone")),
+        callback_at=callback_at,
+        callback_same_agent=fx.get("callback") == "same_agent",
+        create_promise=spec.is_promise,
+        suppress_until=suppress_until,
+        retire_phone=bool(fx.get("retire_phone")),
+        dnc=bool(fx.get("dnc")),
+        refer=refer,
+        alert_team_lead=bool(fx.get("alert_team_lead")),
+        stop_account=bool(fx.get("stop_account")),
+    )

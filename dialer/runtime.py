@@ -1,0 +1,57 @@
+"""What every process needs, built once from Settings: clock, database, Redis, carrier, RQ.
+
+The Flask app keeps one in app.extensions["dialer"] (see dialer/app.py); the worker and the
+pacer build their own. Tests build one from their own Settings.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+from rq import Queue
+
+from dialer.clock import Clock
+from dialer.config import Settings, get_settings
+from dialer.db import Database, get_database
+from dialer.redis import get_redis
+from dialer.telephony.carrier import Carrier, TwilioCarrier
+
+
+class Runtime:
+    def __init__(self, settings: Settings, carrier: Carrier | None = None) -> None:
+        self.settings = settings
+        self.clock = Clock.from_settings(settings)
+        self._carrier = carrier
+
+    @cached_property
+    def db(self) -> Database:
+        return get_database(self.settings)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return get_redis(self.settings)  # per-process cache; safe after fork
+
+    @property
+    def carrier(self) -> Carrier:
+        if self._carrier is None:
+            self._carrier = TwilioCarrier(self.settings)
+        return self._carrier
+
+    @property
+    def queue(self) -> Queue:
+        return Queue(self.settings.rq_queue, connection=self.redis)
+
+    def now_ts(self) -> float:
+        return self.clock.time()
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime (settings from the environment)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(get_settings())
+    return _runtime

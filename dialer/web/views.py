@@ -1,0 +1,30 @@
+"""Supervisor console (read-only first page) and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+from sqlalchemy import select
+
+from dialer.campaigns import service
+from dialer.campaigns.models import Campaign
+from dialer.http import current_runtime
+
+bp = Blueprint("web", __name__, template_folder="templates")
+
+
+@bp.get("/healthz")
+def healthz():
+    rt = current_runtime()
+    rt.redis.ping()
+    with rt.db.session() as s:
+        s.execute(select(1))
+    return jsonify({"ok": True})
+
+
+@bp.get("/")
+def console():
+    rt = current_runtime()
+    with rt.db.session() as s:
+        campaigns = s.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(20)).all()
+        rows = [service.status(s, rt.redis, c) for c in campaigns]
+    return render_template("console.html", campaigns=rows)

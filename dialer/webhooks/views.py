@@ -1,0 +1,147 @@
+"""Twilio callbacks: voice answer (with AMD result), call status, agent legs, dial action.
+
+Every view is idempotent: the carrier may deliver a callback twice or out of order.
+SQL changes commit first; Redis follow-ups run after.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+
+from dialer.agents import presence
+from dialer.campaigns import attempts, followups
+from dialer.campaigns.models import CallAttempt
+from dialer.http import current_runtime
+from dialer.runtime import Runtime
+from dialer.telephony import twiml
+from dialer.webhooks.security import twilio_signed
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
+
+
+def _xml(document: str) -> Response:
+    return Response(document, mimetype="application/xml")
+
+
+def _id_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.post("/voice")
+@twilio_signed
+def voice() -> Response:
+    """A customer leg was answered: machines are released, people bridged to an agent."""
+    rt = current_runtime()
+    attempt_id = _id_arg("attempt")
+    call_sid = request.form.get("CallSid", "")
+    now = rt.clock.now()
+    with rt.db.begin() as s:
+        attempt = s.get(CallAttempt, attempt_id) if attempt_id else None
+        if attempt is None:
+            log.warning("voice callback for unknown attempt %r (%s)", attempt_id, call_sid)
+            return _xml(twiml.hangup())
+        attempt.call_sid = attempt.call_sid or call_sid
+        if attempt.result is not None:  # a repeated callback: answer as the first time
+            return _xml(_repeat_answer(rt, attempt))
+        kind = attempts.mark_answered(attempt, request.form.get("AnsweredBy"), now)
+        if kind == "machine":
+            attempt.result = "machine"
+        campaign_id, entry_id = attempt.campaign_id, attempt.entry_id
+    followups.after_answer(rt, campaign_id, entry_id)
+    if kind == "machine":
+        return _xml(twiml.hangup())
+
+    # Claim outside any SQL transaction: waiting must not hold a database lock.
+    wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
+    agent_id = presence.claim(rt.redis, campaign_id, attempt_id, rt.now_ts(), wait)
+    with rt.db.begin() as s:
+        attempt = s.get_one(CallAttempt, attempt_id)
+        if agent_id is None:
+            attempt.result = "abandoned"
+        else:
+            attempt.result = "human"
+            attempt.agent_id = agent_id
+            attempt.connected_at = rt.clock.now()
+    if agent_id is None:
+        log.info("attempt %s abandoned: no agent free in time", attempt_id)
+        return _xml(twiml.abandon())
+    return _xml(twiml.customer_joins_agent(agent_id, _dial_action_url(rt, attempt_id)))
+
+
+def _dial_action_url(rt: Runtime, attempt_id: int) -> str:
+    return f"{rt.settings.webhook_base}/twilio/dial-action?attempt={attempt_id}"
+
+
+def _repeat_answer(rt: Runtime, attempt: CallAttempt) -> str:
+    if attempt.result == "human" and attempt.agent_id is not None and attempt.ended_at is None:
+        return twiml.customer_joins_agent(attempt.agent_id, _dial_action_url(rt, attempt.id))
+    if attempt.result == "abandoned":
+        return twiml.abandon()
+    return twiml.hangup()
+
+
+@bp.post("/status")
+@twilio_signed
+def status() -> tuple[str, int]:
+    """Call progress: ringing/answered move the attempt on; final statuses end it."""
+    rt = current_runtime()
+    attempt_id = _id_arg("attempt")
+    call_status = request.form.get("CallStatus", "")
+    duration = request.form.get("CallDuration", "")
+    ended = None
+    with rt.db.begin() as s:
+        attempt = s.get(CallAttempt, attempt_id) if attempt_id else None
+        if attempt is None:
+            log.warning("status callback for unknown attempt %r", attempt_id)
+            return "", 204
+        attempt.call_sid = attempt.call_sid or request.form.get("CallSid")
+        if call_status in attempts.FINAL_STATUSES:
+            ended = attempts.end_attempt(
+                s, attempt, call_status, int(duration) if duration.isdigit() else None,
+                rt.clock.now(), followups.local_today(rt),
+            )
+        else:
+            attempts.advance_status(attempt, call_status)
+    if ended is not None:
+        followups.after_end(rt, ended)
+    return "", 204
+
+
+@bp.post("/dial-action")
+@twilio_signed
+def dial_action() -> Response:
+    """The customer's <Dial> into the agent's room ended: nothing more to say."""
+    return _xml(twiml.hangup())
+
+
+@bp.post("/agent")
+@twilio_signed
+def agent_leg() -> Response:
+    """The agent's softphone answered: seat them in their room and make them ready."""
+    rt = current_runtime()
+    agent_id = _id_arg("agent")
+    if agent_id is None:
+        return _xml(twiml.hangup())
+    if not presence.set_ready(rt.redis, agent_id, rt.now_ts()):
+        log.warning("agent %s answered but is not logged in; hanging up", agent_id)
+        return _xml(twiml.hangup())
+    return _xml(twiml.agent_joins_room(agent_id))
+
+
+@bp.post("/agent-status")
+@twilio_signed
+def agent_status() -> tuple[str, int]:
+    """The agent's leg ended (logout, network loss): they are offline."""
+    rt = current_runtime()
+    agent_id = _id_arg("agent")
+    call_status = request.form.get("CallStatus", "")
+    if agent_id is not None and call_status in attempts.FINAL_STATUSES:
+        current = presence.get(rt.redis, agent_id)
+        # Only the leg we know of may log the agent out (not an old, replaced one).
+        if current.agent_call_sid in (None, request.form.get("CallSid")):
+            presence.set_offline(rt.redis, agent_id, rt.now_ts())
+    return "", 204
