@@ -58,3 +58,5 @@ def configure_logging(level: int = logging.INFO, logfile: str | None = None) -> 
         handler.addFilter(mask)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=handlers, force=True)
+    # The twilio client logs every request's headers at INFO: noise, and URLs carry numbers.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

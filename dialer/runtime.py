@@ -55,3 +55,10 @@ def get_runtime() -> Runtime:
     if _runtime is None:
         _runtime = Runtime(get_settings())
     return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the process-wide runtime and settings (after the environment changed)."""
+    global _runtime
+    _runtime = None
+    get_settings.cache_clear()

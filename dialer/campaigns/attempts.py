@@ -12,7 +12,14 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dialer.campaigns.compliance import DialFacts, Verdict, check, get_profile
+from dialer.campaigns.compliance import (
+    DialFacts,
+    Profile,
+    Verdict,
+    check,
+    get_profile,
+    may_call_relation,
+)
 from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry, DncNumber
 from dialer.campaigns.service import local_day_start
 from dialer.outcomes.service import Recorded, record_system_result
@@ -44,21 +51,27 @@ def claim_entry(session: Session, entry_id: int, now: datetime) -> CampaignEntry
     return session.get_one(CampaignEntry, entry_id)
 
 
-def choose_phone(session: Session, entry: CampaignEntry, account: Account) -> Phone | None:
-    """The account's best number: fewest attempts in this entry, then relation priority."""
+def choose_phone(
+    session: Session, entry: CampaignEntry, account: Account, profile: Profile
+) -> Phone | None:
+    """The account's best number the profile allows: fewest attempts in this entry, then
+    relation priority."""
     tried = dict(
         session.execute(
             select(CallAttempt.phone_id, func.count(CallAttempt.id))
             .where(CallAttempt.entry_id == entry.id)
             .group_by(CallAttempt.phone_id)
-        ).tuples()
+        ).all()
     )
     dnc = set(
         session.scalars(
             select(DncNumber.number).where(DncNumber.number.in_([p.number for p in account.phones]))
         )
     )
-    candidates = [p for p in account.phones if p.dialable and p.number not in dnc]
+    candidates = [
+        p for p in account.phones
+        if p.dialable and p.number not in dnc and may_call_relation(profile, p.relation)
+    ]
     if not candidates:
         return None
     return min(candidates, key=lambda p: (tried.get(p.id, 0), p.priority, p.id))

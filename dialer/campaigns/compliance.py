@@ -34,6 +34,11 @@ def get_profile(name: str) -> Profile:
         raise ValueError(f"unknown compliance profile {name!r} (known: {known})") from None
 
 
+def may_call_relation(profile: Profile, relation: str) -> bool:
+    """Whether the profile allows dialing a phone of this relation at all."""
+    return not (profile.obligors_only and relation == "reference")
+
+
 @dataclass(frozen=True)
 class DialFacts:
     now: datetime  # aware
@@ -77,7 +82,7 @@ def check(profile: Profile, facts: DialFacts) -> Verdict:
             f"{profile.window_end:%H:%M}",
             _next_window_open(profile, local),
         )
-    if profile.obligors_only and facts.phone_relation == "reference":
+    if not may_call_relation(profile, facts.phone_relation):
         return Verdict(False, "obligors_only", "the profile does not allow calling references")
     if facts.attempts_today >= profile.max_attempts_per_account_per_day:
         return Verdict(

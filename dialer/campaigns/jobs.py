@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from dialer.campaigns import attempts, followups, queue
+from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.campaigns.service import requeue
 from dialer.portfolio.models import Account, Phone
@@ -53,7 +54,7 @@ def _prepare(s: Session, rt: Runtime, campaign_id: int, entry_id: int, now: date
         entry.state = "queued" if paused else "done"
         return Skip(f"campaign is {campaign.state}", requeue=paused, score=entry.score)
     account = s.get_one(Account, entry.account_id)
-    phone = attempts.choose_phone(s, entry, account)
+    phone = attempts.choose_phone(s, entry, account, get_profile(campaign.compliance_profile))
     if phone is None or account.status != "active":
         entry.state, entry.last_result = "done", "no_dialable_phone"
         return Skip("no dialable phone")

@@ -43,7 +43,7 @@ def _return_stale(rt: Runtime, campaign_id: int, now: float) -> None:
             select(CampaignEntry.id, CampaignEntry.score).where(
                 CampaignEntry.id.in_(stale), CampaignEntry.state == "queued"
             )
-        ).tuples()
+        ).all()
         queue.push(rt.redis, campaign_id, dict(rows))
     log.warning("campaign %s: %d entries came back from dead workers", campaign_id, len(stale))
 

@@ -223,7 +223,7 @@ def load_queue(session: Session, r: redis.Redis, campaign_id: int) -> int:
             select(CampaignEntry.id, CampaignEntry.score).where(
                 CampaignEntry.campaign_id == campaign_id, CampaignEntry.state == "queued"
             )
-        ).tuples()
+        ).all()
     )
     return queue.push(r, campaign_id, scores)
 
@@ -284,14 +284,14 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
             select(CampaignEntry.state, func.count())
             .where(CampaignEntry.campaign_id == campaign.id)
             .group_by(CampaignEntry.state)
-        ).tuples()
+        ).all()
     )
     results = dict(
         session.execute(
             select(CallAttempt.result, func.count())
             .where(CallAttempt.campaign_id == campaign.id, CallAttempt.call_sid.is_not(None))
             .group_by(CallAttempt.result)
-        ).tuples()
+        ).all()
     )
     connected = session.scalar(
         select(func.count()).where(
@@ -303,7 +303,7 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
             select(BlockedDial.rule, func.count())
             .where(BlockedDial.campaign_id == campaign.id)
             .group_by(BlockedDial.rule)
-        ).tuples()
+        ).all()
     )
     sizes = queue.sizes(r, campaign.id)
     live = results.get("human", 0) + results.get("abandoned", 0)

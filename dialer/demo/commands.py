@@ -52,7 +52,7 @@ def print_summary(s: dict) -> None:
 @click.option("--minutes", type=click.FloatRange(min=1), default=60, show_default=True,
               help="simulated minutes of calling at most")
 @click.option("--max-calls", type=click.IntRange(min=1), help="stop after this many calls")
-@click.option("--speed", type=click.FloatRange(1, 1000), default=60, show_default=True,
+@click.option("--speed", type=click.FloatRange(1, 1000), default=90, show_default=True,
               help="simulated seconds per real second")
 @click.option("--headless", is_flag=True, help="do not wait for a person at the end")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")

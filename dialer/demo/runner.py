@@ -47,7 +47,7 @@ class DemoOptions:
     seed: int = 7
     minutes: float = 60.0  # simulated minutes of calling at most
     max_calls: int | None = None
-    speed: float = 60.0
+    speed: float = 90.0
     headless: bool = False
     as_json: bool = False
 
@@ -185,8 +185,11 @@ def run_demo(
             env, logs,
         )
         webp = _start(demo, "web", ["web"], env, logs)
-        _start(demo, "worker", ["worker"], env, logs)
-        _start(demo, "pacer", ["pacer"], env, logs)
+        for n in (1, 2):
+            _start(demo, f"worker-{n}", ["worker"], env, logs)
+        # A pacing round every ~1 simulated second, whatever the speed.
+        interval = max(0.01, min(0.1, 1.0 / options.speed))
+        _start(demo, "pacer", ["pacer", "--interval", f"{interval:.3f}"], env, logs)
         _wait_http(f"http://127.0.0.1:{mock_port}/_mock/clock", mock)
         _wait_http(f"{web}/healthz", webp)
         demo.say(f"Console: {web}/   mock carrier: http://127.0.0.1:{mock_port}/_mock/calls")
@@ -295,10 +298,10 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
             select(func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
         ).one()
         codes = dict(
-            s.execute(select(Disposition.code, func.count()).group_by(Disposition.code)).tuples()
+            s.execute(select(Disposition.code, func.count()).group_by(Disposition.code)).all()
         )
         referrals = dict(
-            s.execute(select(Referral.kind, func.count()).group_by(Referral.kind)).tuples()
+            s.execute(select(Referral.kind, func.count()).group_by(Referral.kind)).all()
         )
         # Consistency: every connected call has an attempt with a SID, every promise a
         # disposition on a connected call.
@@ -343,10 +346,10 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
 
 
 def _carrier_calls(mock_port: int) -> int | None:
-    """How many calls the mock carrier saw (the independent witness)."""
+    """How many customer calls (not agent legs) the mock carrier saw: the independent witness."""
+    url = f"http://127.0.0.1:{mock_port}/_mock/calls?limit=100000"
     try:
-        data = requests.get(f"http://127.0.0.1:{mock_port}/_mock/calls", timeout=10).json()
-    except (requests.RequestException, ValueError):
+        calls = requests.get(url, timeout=10).json()["calls"]
+    except (requests.RequestException, ValueError, KeyError):
         return None
-    calls = data.get("calls", data) if isinstance(data, dict) else data
-    return len(calls)
+    return sum(1 for c in calls if str(c.get("to", "")).startswith("+"))

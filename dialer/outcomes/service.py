@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dialer.campaigns.compliance import get_profile, may_call_relation
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNumber
 from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, get_code
 from dialer.outcomes.effects import (
@@ -144,7 +145,10 @@ def record_disposition(
     campaign = session.get_one(Campaign, entry.campaign_id)
     entry.last_result = spec.code
     exhausted = entry.attempts >= campaign.max_attempts_per_entry and fx.callback_at is None
-    no_phone_left = not any(p.dialable for p in account.phones)
+    profile = get_profile(campaign.compliance_profile)
+    no_phone_left = not any(
+        p.dialable and may_call_relation(profile, p.relation) for p in account.phones
+    )
     if fx.close_entry or fx.refer or exhausted or no_phone_left or account.status != "active":
         entry.state = "done"
     else:
@@ -157,9 +161,13 @@ def record_disposition(
                 select(CallAttempt.phone_id, func.count(CallAttempt.id))
                 .where(CallAttempt.entry_id == entry.id)
                 .group_by(CallAttempt.phone_id)
-            ).tuples()
+            ).all()
         )
-        if any(tried.get(p.id, 0) < tried.get(phone.id, 0) for p in account.phones if p.dialable):
+        if any(
+            tried.get(p.id, 0) < tried.get(phone.id, 0)
+            for p in account.phones
+            if p.dialable and may_call_relation(profile, p.relation)
+        ):
             retry_at = None
     session.flush()
     return Recorded(

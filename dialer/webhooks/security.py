@@ -30,7 +30,7 @@ def twilio_signed(view: Callable[..., Any]) -> Callable[..., Any]:
         settings = current_runtime().settings
         validator = RequestValidator(settings.twilio_auth_token)
         signature = request.headers.get("X-Twilio-Signature", "")
-        if not validator.validate(signed_url(), request.form.to_dict(flat=False), signature):
+        if not validator.validate(signed_url(), request.form, signature):
             log.warning("rejected unsigned or badly signed callback to %s", request.path)
             abort(403)
         return view(*args, **kwargs)

@@ -51,13 +51,16 @@ def voice() -> Response:
         if kind == "machine":
             attempt.result = "machine"
         campaign_id, entry_id = attempt.campaign_id, attempt.entry_id
-    followups.after_answer(rt, campaign_id, entry_id)
     if kind == "machine":
+        followups.after_answer(rt, campaign_id, entry_id)
         return _xml(twiml.hangup())
 
-    # Claim outside any SQL transaction: waiting must not hold a database lock.
+    # Claim outside any SQL transaction: waiting must not hold a database lock. The call
+    # stops counting as in flight only once it holds its agent, or the pacer would see
+    # that agent as free for a moment and dial for them again.
     wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
     agent_id = presence.claim(rt.redis, campaign_id, attempt_id, rt.now_ts(), wait)
+    followups.after_answer(rt, campaign_id, entry_id)
     with rt.db.begin() as s:
         attempt = s.get_one(CallAttempt, attempt_id)
         if agent_id is None:

@@ -1,0 +1,228 @@
+"""Builder, dial queue, presence and dispositions against the real SQL database and Redis."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from dialer.agents import presence
+from dialer.campaigns import queue, service
+from dialer.campaigns.attempts import claim_entry, end_attempt, start_attempt
+from dialer.campaigns.models import CallAttempt, CampaignEntry, DncNumber
+from dialer.outcomes.catalogue import seed_default_codes
+from dialer.outcomes.effects import DispositionError, DispositionInput
+from dialer.outcomes.models import Callback, Disposition, Promise, Referral
+from dialer.outcomes.service import record_disposition
+from dialer.portfolio.models import Phone
+from dialer.redis import Keys
+from tests import factories
+
+VN = "Asia/Ho_Chi_Minh"
+NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 10:00 local
+TODAY = date(2026, 11, 23)
+
+
+@pytest.fixture
+def codes(session):
+    seed_default_codes(session)
+    session.commit()
+
+
+def test_builder_selects_ranks_and_queues(session, redis_client, codes):
+    late = factories.account(session, dpd=200, overdue=90_000_000)
+    early = factories.account(session, dpd=5, overdue=1_000_000)
+    mid = factories.account(session, dpd=70, overdue=10_000_000)
+    factories.account(session, dpd=50, status="closed")
+    factories.account(session, dpd=50, suppressed_until=TODAY + timedelta(days=2))
+    factories.account(session, dpd=50, phones=())
+    no_dial = factories.account(session, dpd=50)
+    for phone in no_dial.phones:
+        phone.dialable = False
+    referred = factories.account(session, dpd=300)
+    session.add(Referral(account_id=referred.id, kind="legal", state="open"))
+    dnc_only = factories.account(session, dpd=60, phones=(("+84912000111", "mobile"),))
+    session.add(DncNumber(number="+84912000111", reason="opt-out"))
+    narrow = factories.account(session, dpd=400, product="card")
+    campaign = service.create_campaign(session, "B1-B7", filters={"dpd_max": 360})
+    built = service.launch(session, campaign, NOW, VN)
+    session.commit()
+    assert built.entries == 3
+    assert service.start_dialing(session, redis_client, campaign) == 3
+    order = [int(m) for m in redis_client.zrange(Keys.dial_queue(campaign.id), 0, -1, desc=True)]
+    entries = {e.id: e for e in session.scalars(select(CampaignEntry))}
+    assert [entries[i].account_id for i in order] == [late.id, mid.id, early.id]
+    top = entries[order[0]]
+    assert top.score_components["bucket"] == 70 and "amount" in top.score_components
+    assert narrow.id not in {e.account_id for e in entries.values()}
+    assert dnc_only.id not in {e.account_id for e in entries.values()}
+    assert redis_client.hget(Keys.running_campaigns(), campaign.id) == b"progressive"
+
+
+def test_campaign_filters_are_validated(session):
+    with pytest.raises(service.CampaignError, match="unknown filter"):
+        service.create_campaign(session, "x", filters={"colour": "red"})
+    with pytest.raises(service.CampaignError, match="dpd_min is above dpd_max"):
+        service.create_campaign(session, "x", filters={"dpd_min": 90, "dpd_max": 30})
+    with pytest.raises(service.CampaignError, match="needs a name"):
+        service.create_campaign(session, "  ")
+    with pytest.raises(service.CampaignError, match="unknown compliance profile"):
+        service.create_campaign(session, "x", compliance_profile="mars")
+
+
+def test_launch_twice_is_refused(session, codes):
+    campaign = service.create_campaign(session, "once")
+    service.launch(session, campaign, NOW, VN)
+    with pytest.raises(service.CampaignError, match="only a draft launches"):
+        service.launch(session, campaign, NOW, VN)
+
+
+def test_queue_pop_retry_and_stale(redis_client):
+    queue.push(redis_client, 1, {10: 5.0, 11: 9.0, 12: 1.0})
+    assert queue.pop_for_dialing(redis_client, 1, 2, now=100.0) == [11, 10]
+    assert queue.sizes(redis_client, 1) == {"queued": 1, "retry": 0, "dialing": 2}
+    queue.done_dialing(redis_client, 1, 11)
+    queue.schedule_retry(redis_client, 1, 11, 9.0, not_before=200.0)
+    assert queue.promote_due(redis_client, 1, now=150.0) == 0
+    assert queue.promote_due(redis_client, 1, now=200.0) == 1
+    assert queue.pop_for_dialing(redis_client, 1, 1, now=201.0) == [11]  # kept its rank
+    assert queue.expire_stale_dialing(redis_client, 1, older_than=150.0) == [10]
+
+
+def test_claim_gives_each_ready_agent_once(redis_client):
+    for agent_id in range(1, 6):
+        presence.set_connecting(redis_client, agent_id, 7, f"CA{agent_id}", now=0)
+        assert presence.set_ready(redis_client, agent_id, now=agent_id)
+    winners: list[int | None] = []
+    lock = threading.Lock()
+
+    def claim(attempt_id: int) -> None:
+        got = presence.claim(redis_client, 7, attempt_id, now=10, wait_seconds=0.05)
+        with lock:
+            winners.append(got)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [w for w in winners if w is not None]
+    assert sorted(claimed) == [1, 2, 3, 4, 5]
+    assert presence.counts(redis_client, 7)["on_call"] == 5
+
+
+def test_claim_takes_longest_idle_and_skips_logged_out(redis_client):
+    for agent_id, since in ((1, 50.0), (2, 10.0), (3, 30.0)):
+        presence.set_connecting(redis_client, agent_id, 8, "", now=0)
+        presence.set_ready(redis_client, agent_id, now=since)
+    presence.set_offline(redis_client, 2, now=60)
+    assert presence.claim(redis_client, 8, 99, now=61, wait_seconds=0) == 3
+    assert presence.get(redis_client, 3).attempt_id == 99
+
+
+def test_claim_waits_for_an_agent_then_gives_up(redis_client):
+    presence.set_connecting(redis_client, 1, 9, "", now=0)
+    timer = threading.Timer(0.05, presence.set_ready, args=(redis_client, 1, 1.0))
+    timer.start()
+    assert presence.claim(redis_client, 9, 1, now=1, wait_seconds=1.0) == 1
+    assert presence.claim(redis_client, 9, 2, now=2, wait_seconds=0.05) is None
+
+
+def _connected_attempt(session, **account_fields):
+    acc = factories.account(session, **account_fields)
+    agent = factories.agent(session)
+    campaign = service.create_campaign(session, "c")
+    service.launch(session, campaign, NOW, VN)
+    entry = session.scalar(select(CampaignEntry).where(CampaignEntry.account_id == acc.id))
+    claim_entry(session, entry.id, NOW)
+    attempt = start_attempt(session, entry, acc.phones[0], NOW)
+    attempt.call_sid, attempt.agent_id, attempt.connected_at = "CA" + "1" * 32, agent.id, NOW
+    attempt.result = "human"
+    session.flush()
+    return attempt, agent, entry
+
+
+def test_ptp_disposition_creates_promise_and_closes_entry(session, codes):
+    attempt, agent, entry = _connected_attempt(session)
+    given = DispositionInput(
+        "PTP", "agent", promise_amount=3_000_000, promise_date=TODAY + timedelta(days=2)
+    )
+    recorded = record_disposition(session, attempt, given, agent_id=agent.id, now=NOW, today=TODAY)
+    session.commit()
+    promise = session.scalar(select(Promise))
+    assert (promise.amount, promise.due_date, promise.state) == (
+        3_000_000,
+        given.promise_date,
+        "pending",
+    )
+    assert recorded.entry_state == "done" and entry.last_result == "PTP"
+    assert attempt.action_code == "PTP"
+    assert attempt.account if hasattr(attempt, "account") else True
+    assert session.get(type(entry), entry.id).state == "done"
+
+
+def test_refused_disposition_changes_nothing(session, codes):
+    attempt, agent, _ = _connected_attempt(session)
+    session.commit()
+    bad = DispositionInput(
+        "PTP", "agent", promise_amount=999_000_000, promise_date=TODAY - timedelta(days=1)
+    )
+    with pytest.raises(DispositionError) as err:
+        record_disposition(session, attempt, bad, agent_id=agent.id, now=NOW, today=TODAY)
+    session.rollback()
+    assert len(err.value.problems) == 2
+    assert session.scalar(select(func.count(Disposition.id))) == 0
+    other = DispositionInput("RTP", "agent")
+    with pytest.raises(DispositionError, match="belongs to another agent"):
+        record_disposition(session, attempt, other, agent_id=agent.id + 1, now=NOW, today=TODAY)
+    session.rollback()
+    assert session.get(CallAttempt, attempt.id).action_code is None
+
+
+def test_wrong_number_retires_phone_and_tries_next(session, codes):
+    attempt, agent, entry = _connected_attempt(
+        session, phones=(("+84901111111", "mobile"), ("+84902222222", "work"))
+    )
+    recorded = record_disposition(
+        session, attempt, DispositionInput("NCP", "agent"), agent_id=agent.id, now=NOW, today=TODAY
+    )
+    session.commit()
+    phone = session.get(Phone, attempt.phone_id)
+    assert not phone.dialable and phone.reason == "retired:NCP"
+    assert session.get(DncNumber, "+84901111111") is not None
+    assert recorded.entry_state == "queued"
+
+
+def test_callback_is_scheduled_for_the_same_agent(session, codes):
+    attempt, agent, _ = _connected_attempt(session)
+    at = NOW + timedelta(hours=3)
+    recorded = record_disposition(
+        session,
+        attempt,
+        DispositionInput("CAB", "agent", callback_at=at),
+        agent_id=agent.id,
+        now=NOW,
+        today=TODAY,
+    )
+    session.commit()
+    callback = session.scalar(select(Callback))
+    assert callback.due_at == at and callback.agent_id == agent.id
+    assert recorded.retry_at == at and recorded.entry_state == "queued"
+
+
+def test_no_answer_end_records_system_code_and_retry(session, codes):
+    acc = factories.account(session)
+    campaign = service.create_campaign(session, "c")
+    service.launch(session, campaign, NOW, VN)
+    entry = session.scalar(select(CampaignEntry))
+    claim_entry(session, entry.id, NOW)
+    attempt = start_attempt(session, entry, acc.phones[0], NOW)
+    ended = end_attempt(session, attempt, "no-answer", 0, NOW, TODAY)
+    session.commit()
+    assert attempt.result == "no_answer" and attempt.action_code == "NKP"
+    assert ended.recorded.retry_at == NOW + timedelta(minutes=60)
+    # A repeated final callback changes nothing.
+    assert end_attempt(session, attempt, "completed", 5, NOW, TODAY) is None
+    assert session.scalar(select(func.count(Disposition.id))) == 1
