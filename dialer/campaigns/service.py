@@ -325,6 +325,8 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
         "no_answer": results.get("no_answer", 0),
         "busy": results.get("busy", 0),
         "failed": results.get("failed", 0),
+        # Our side failed (webhook error) or the call was canceled before it rang.
+        "errors": results.get("error", 0) + results.get("canceled", 0),
         "abandoned": abandoned,
         "abandon_rate": round(abandoned / live, 4) if live else 0.0,
     }

@@ -325,6 +325,7 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
             "no_answer": st["no_answer"],
             "busy": st["busy"],
             "failed": st["failed"],
+            "errors": st["errors"],
             "connected_to_agent": st["connected_to_agent"],
             "abandoned": st["abandoned"],
             "abandon_rate": st["abandon_rate"],

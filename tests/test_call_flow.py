@@ -1,0 +1,250 @@
+"""End to end through the mock carrier: real HTTP, signed webhooks, real RQ, SQL and Redis.
+
+The web app is served by waitress on a free port; the mock carrier runs in-process; the
+pacer's tick and an RQ SimpleWorker in burst mode place the calls exactly as the processes
+do. The mock carrier's witness log is checked for what really happened on the line.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from dialer.app import create_app
+from dialer.campaigns import pacer
+from dialer.campaigns.models import CallAttempt, CampaignEntry
+from dialer.clock import Clock
+from dialer.config import Settings
+from dialer.outcomes.catalogue import seed_default_codes
+from dialer.outcomes.models import Disposition, Promise
+from dialer.redis import Keys, redis_url
+from dialer.runtime import Runtime, get_runtime, reset_runtime
+from dialer.telephony.carrier import make_twilio_client
+from dialer.telephony.mock import MockCarrier
+from dialer.telephony.mock.serving import ServerThread
+from tests import factories
+
+SPEED = 50.0
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    rt: Runtime
+    web: str
+    mock: MockCarrier
+    mock_url: str
+    http: requests.Session
+
+    def api(self, method: str, path: str, expect: int = 200, **kw) -> dict:
+        resp = self.http.request(method, f"{self.web}{path}", timeout=10, **kw)
+        assert resp.status_code == expect, resp.text
+        return resp.json()
+
+    def override(self, number: str, **behaviour) -> None:
+        resp = requests.post(f"{self.mock_url}/_mock/numbers/{number}", json=behaviour, timeout=5)
+        assert resp.status_code in (200, 201), resp.text
+
+    def dial_round(self) -> dict[int, int]:
+        """One pacer tick, then a worker drains the jobs it queued."""
+        started = pacer.tick(self.rt)
+        SimpleWorker([self.rt.queue], connection=self.rt.redis).work(burst=True)
+        return started
+
+    def agent_state(self, agent_id: int) -> dict:
+        return self.api("GET", f"/api/agents/{agent_id}")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+@pytest.fixture
+def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
+    with db.begin() as s:
+        seed_default_codes(s)
+    # 10:00 in Vietnam today: inside every calling window.
+    start = datetime.combine(datetime.now(VN).date(), datetime.min.time(), VN) + timedelta(
+        hours=10
+    )
+    clock = Clock.started_now(SPEED, sim_start=start)
+    mock = MockCarrier(clock=clock, seed=11)
+    mock_url = mock.start_in_thread()
+    port = _free_port()
+    env = {
+        "DIALER_HOME": str(settings.home),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url(settings),
+        "TWILIO_API_BASE": mock_url,
+        "DIALER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DIALER_WEB_PORT": str(port),
+        "DIALER_API_TOKEN": "test-api-token",
+        **clock.env(),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()  # RQ jobs build their runtime from this environment, like a worker
+    rt = get_runtime()
+    server = ServerThread(create_app(runtime=rt), port=port, name="web")
+    web = server.start()
+    http = requests.Session()
+    http.headers["Authorization"] = "Bearer test-api-token"
+    try:
+        yield Stack(rt, web, mock, mock_url, http)
+    finally:
+        mock.stop()
+        server.stop()
+        reset_runtime()
+
+
+def _campaign_with_agents(stack: Stack, n_agents: int) -> tuple[int, list[int]]:
+    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "e2e"})["id"]
+    agents = [
+        stack.api("POST", "/api/agents", 201, json={"username": f"a{i}", "name": f"Agent {i}"})[
+            "id"
+        ]
+        for i in range(n_agents)
+    ]
+    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    for agent_id in agents:
+        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
+    for agent_id in agents:
+        wait_for(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="agent ready")
+    return cid, agents
+
+
+def _attempts(stack: Stack) -> list[CallAttempt]:
+    with stack.rt.db.session() as s:
+        return list(s.scalars(select(CallAttempt).order_by(CallAttempt.id)))
+
+
+def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Stack):
+    with stack.rt.db.begin() as s:
+        account = factories.account(s, phones=(("+84901234567", "mobile"),))
+        account_id = account.id
+    stack.override("+84901234567", answer="human", ring_seconds=4, talk_seconds=30)
+    cid, (agent_id,) = _campaign_with_agents(stack, 1)
+
+    assert stack.dial_round() == {cid: 1}
+    state = wait_for(
+        lambda: (st := stack.agent_state(agent_id))["state"] == "wrap_up" and st,
+        what="the call to end and the agent to wrap up",
+    )
+    (attempt,) = _attempts(stack)
+    assert attempt.result == "human" and attempt.agent_id == agent_id
+    assert attempt.call_sid and attempt.connected_at and attempt.ended_at
+    assert state["call"]["account_no"] == account.account_no
+    assert state["call"]["phone"].endswith("567") and "901234" not in state["call"]["phone"]
+
+    # The witness: the customer joined the agent's room, and every webhook got a 2xx.
+    client = make_twilio_client(stack.rt.settings)
+    (room,) = client.conferences.list(friendly_name=f"agent-{agent_id}")
+    log = requests.get(f"{stack.mock_url}/_mock/conferences/{room.sid}", timeout=5).json()
+    joined = [e["call_sid"] for e in log["events"] if e["type"] == "join"]
+    assert attempt.call_sid in joined and len(joined) == 2  # the agent's leg, then the customer
+    events = stack.mock.events(attempt.call_sid)
+    hooks = [e for e in events if e["type"] == "webhook"]
+    assert hooks and all(200 <= (e["status_code"] or 0) < 300 for e in hooks), hooks
+
+    promise_date = (datetime.now(VN).date() + timedelta(days=3)).isoformat()
+    refused = stack.api(
+        "POST", f"/api/attempts/{attempt.id}/disposition", 422,
+        json={"agent_id": agent_id, "code": "PTP", "promise_amount": 10**12,
+              "promise_date": promise_date},
+    )
+    assert "over the outstanding balance" in refused["problems"][0]
+    done = stack.api(
+        "POST", f"/api/attempts/{attempt.id}/disposition", 201,
+        json={"agent_id": agent_id, "code": "PTP", "promise_amount": 2_000_000,
+              "promise_date": promise_date},
+    )
+    assert done["entry_state"] == "done"
+    with stack.rt.db.session() as s:
+        promise = s.scalar(select(Promise))
+        assert (promise.account_id, promise.amount) == (account_id, 2_000_000)
+        assert s.scalar(select(func.count(Disposition.id))) == 1
+    assert stack.agent_state(agent_id)["state"] == "ready"
+
+
+def test_system_results_are_recorded_and_retried(stack: Stack):
+    numbers = {"+84901000001": "no-answer", "+84901000002": "machine", "+84901000003": "busy"}
+    with stack.rt.db.begin() as s:
+        for number in numbers:
+            factories.account(s, phones=((number, "mobile"),))
+    for number, answer in numbers.items():
+        stack.override(number, answer=answer, ring_seconds=5)
+    cid, _agents = _campaign_with_agents(stack, 3)
+
+    assert stack.dial_round() == {cid: 3}
+    wait_for(lambda: all(a.ended_at for a in _attempts(stack)) and len(_attempts(stack)) == 3,
+             what="three calls to end")
+    results = sorted(a.result for a in _attempts(stack))
+    assert results == ["busy", "machine", "no_answer"]
+    assert {a.action_code for a in _attempts(stack)} == {"NKP"}
+    r = stack.rt.redis
+    wait_for(lambda: r.zcard(Keys.retry(cid)) == 3, what="three retries scheduled")
+    assert r.zcard(Keys.dialing(cid)) == 0
+    with stack.rt.db.session() as s:
+        assert set(s.scalars(select(CampaignEntry.state))) == {"queued"}
+
+
+def test_answer_with_no_free_agent_is_abandoned_with_a_message(stack: Stack):
+    with stack.rt.db.begin() as s:
+        factories.account(s, phones=(("+84901000009", "mobile"),))
+    stack.override("+84901000009", answer="human", ring_seconds=20, talk_seconds=30)
+    cid, (agent_id,) = _campaign_with_agents(stack, 1)
+    assert stack.dial_round() == {cid: 1}
+    stack.api("POST", f"/api/agents/{agent_id}/logout")  # gone before the customer answers
+    wait_for(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the call to end")
+    (attempt,) = _attempts(stack)
+    assert attempt.result == "abandoned" and attempt.agent_id is None
+    assert attempt.action_code == "NKP"
+    twiml = [e["xml"] for e in stack.mock.events(attempt.call_sid) if e["type"] == "twiml"]
+    assert any("<Say" in x and "<Hangup" in x for x in twiml)
+    status = stack.api("GET", f"/api/campaigns/{cid}")
+    assert status["abandoned"] == 1 and status["abandon_rate"] == 1.0
+
+
+def test_unsigned_or_forged_callbacks_are_refused(stack: Stack):
+    with stack.rt.db.begin() as s:
+        acc = factories.account(s)
+        stack_attempts_before = s.scalar(select(func.count(CallAttempt.id)))
+    del acc
+    url = f"{stack.web}/twilio/status?attempt=1"
+    form = {"CallSid": "CA" + "0" * 32, "CallStatus": "completed"}
+    assert requests.post(url, data=form, timeout=5).status_code == 403
+    forged = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+    assert requests.post(url, data=form, headers=forged, timeout=5).status_code == 403
+    with stack.rt.db.session() as s:
+        assert s.scalar(select(func.count(CallAttempt.id))) == stack_attempts_before
+
+
+def test_api_needs_the_token_and_validates_input(stack: Stack):
+    assert requests.get(f"{stack.web}/api/agents/1", timeout=5).status_code == 401
+    bad = stack.api("POST", "/api/campaigns", 400, json={"name": "x", "filters": {"dpd": 3}})
+    assert "unknown filter" in bad["error"]
+    body = stack.api("POST", "/api/attempts/1/disposition", 400, data="not json")
+    assert "JSON object" in body["error"]
+    body = stack.api("POST", "/api/attempts/999/disposition", 400, json={"code": 5})
+    assert any("agent_id" in p for p in body["problems"])

@@ -1,0 +1,55 @@
+"""The main job, as a user runs it: `dialer demo --headless --json` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+INT_KEYS = (
+    "accounts", "calls_placed", "answered_human", "answered_machine", "no_answer", "busy",
+    "failed", "connected_to_agent", "abandoned", "promises", "promised_amount",
+)  # fmt: skip
+
+
+def test_demo_headless_json(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIALER_", "TWILIO_"))}
+    env["DIALER_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "dialer.cli", "demo", "--headless", "--json", "--accounts", "60",
+         "--agents", "3", "--minutes", "30", "--speed", "90", "--seed", "3"],
+        env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)  # stdout is exactly one JSON object
+    for key in INT_KEYS:
+        assert isinstance(summary[key], int), key
+    assert isinstance(summary["abandon_rate"], float)
+    assert summary["accounts"] == 60
+    assert summary["calls_placed"] > 0 and summary["connected_to_agent"] > 0
+    assert summary["promises"] > 0 and summary["promised_amount"] > 0
+    outcomes = ("answered_machine", "no_answer", "busy", "failed")
+    assert summary["calls_placed"] == summary["answered_human"] + sum(
+        summary[k] for k in outcomes
+    ) + summary["errors"]
+    assert summary["connected_to_agent"] + summary["abandoned"] == summary["answered_human"]
+    assert summary["consistency"] == {
+        "connected_without_call_sid": 0,
+        "promises_without_connected_call": 0,
+    }
+    # The mock carrier, an independent witness, saw every call the dialer recorded.
+    assert summary["carrier_calls"] == summary["calls_placed"]
+    # Every process was stopped and the embedded Redis shut down.
+    assert not (tmp_path / "demo" / "redis" / "redis.sock").exists() or not _redis_answers(
+        tmp_path / "demo" / "redis" / "redis.sock"
+    )
+
+
+def _redis_answers(sock) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
