@@ -9,10 +9,7 @@ from dialer.runtime import Runtime
 
 
 class DialerExtension:
-    """Holds the Runtime in app.extensions["dialer"], the way Flask extensions do."""
-
-    def __init__(self, runtime: Runtime | None = None) -> None:
-        self.runtime = runtime
+    """Puts the Runtime in app.extensions["dialer"], the way Flask extensions do."""
 
     def init_app(self, app: Flask, runtime: Runtime) -> None:
         app.extensions["dialer"] = runtime

@@ -51,14 +51,23 @@ def web(host: str | None, port: int | None, threads: int) -> None:
 
     settings = get_settings()
     configure_logging()
-    serve(create_app(settings), host=host or settings.web_host, port=port or settings.web_port,
-          threads=threads, ident="dialer")
+    serve(
+        create_app(settings),
+        host=host or settings.web_host,
+        port=port or settings.web_port,
+        threads=threads,
+        ident="dialer",
+    )
 
 
 @main.command()
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
-@click.option("--fork/--no-fork", default=False, show_default=True,
-              help="run each job in a forked child (isolation) instead of in-process (speed)")
+@click.option(
+    "--fork/--no-fork",
+    default=False,
+    show_default=True,
+    help="run each job in a forked child (isolation) instead of in-process (speed)",
+)
 def worker(burst: bool, fork: bool) -> None:
     """Run an RQ worker: places calls and runs background jobs.
 

@@ -7,6 +7,7 @@ worker, pacer, demo) connects to that one server; the first to need it starts it
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import subprocess
@@ -103,10 +104,8 @@ def stop_embedded(settings: Settings) -> bool:
     sock = embedded_socket(settings)
     if not _answers(sock):
         return False
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # the server hangs up as it exits
         redis.Redis(unix_socket_path=str(sock)).shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # the server closes the connection as it exits
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and _answers(sock):
         time.sleep(0.05)

@@ -85,9 +85,7 @@ def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
     with db.begin() as s:
         seed_default_codes(s)
     # 10:00 in Vietnam today: inside every calling window.
-    start = datetime.combine(datetime.now(VN).date(), datetime.min.time(), VN) + timedelta(
-        hours=10
-    )
+    start = datetime.combine(datetime.now(VN).date(), datetime.min.time(), VN) + timedelta(hours=10)
     clock = Clock.started_now(SPEED, sim_start=start)
     mock = MockCarrier(clock=clock, seed=11)
     mock_url = mock.start_in_thread()
@@ -169,15 +167,27 @@ def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Sta
 
     promise_date = (datetime.now(VN).date() + timedelta(days=3)).isoformat()
     refused = stack.api(
-        "POST", f"/api/attempts/{attempt.id}/disposition", 422,
-        json={"agent_id": agent_id, "code": "PTP", "promise_amount": 10**12,
-              "promise_date": promise_date},
+        "POST",
+        f"/api/attempts/{attempt.id}/disposition",
+        422,
+        json={
+            "agent_id": agent_id,
+            "code": "PTP",
+            "promise_amount": 10**12,
+            "promise_date": promise_date,
+        },
     )
     assert "over the outstanding balance" in refused["problems"][0]
     done = stack.api(
-        "POST", f"/api/attempts/{attempt.id}/disposition", 201,
-        json={"agent_id": agent_id, "code": "PTP", "promise_amount": 2_000_000,
-              "promise_date": promise_date},
+        "POST",
+        f"/api/attempts/{attempt.id}/disposition",
+        201,
+        json={
+            "agent_id": agent_id,
+            "code": "PTP",
+            "promise_amount": 2_000_000,
+            "promise_date": promise_date,
+        },
     )
     assert done["entry_state"] == "done"
     with stack.rt.db.session() as s:
@@ -197,8 +207,10 @@ def test_system_results_are_recorded_and_retried(stack: Stack):
     cid, _agents = _campaign_with_agents(stack, 3)
 
     assert stack.dial_round() == {cid: 3}
-    wait_for(lambda: all(a.ended_at for a in _attempts(stack)) and len(_attempts(stack)) == 3,
-             what="three calls to end")
+    wait_for(
+        lambda: all(a.ended_at for a in _attempts(stack)) and len(_attempts(stack)) == 3,
+        what="three calls to end",
+    )
     results = sorted(a.result for a in _attempts(stack))
     assert results == ["busy", "machine", "no_answer"]
     assert {a.action_code for a in _attempts(stack)} == {"NKP"}

@@ -15,16 +15,31 @@ from dialer.outcomes.effects import AccountFacts, DispositionInput, plan, valida
 VN = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)  # 10:00 in Ho Chi Minh City
 TODAY = date(2026, 11, 23)
-CODES = {c["code"]: CodeSpec(**{**c, "setters": tuple(c["setters"]),
-                                "requires": tuple(c["requires"])}) for c in default_codes()}
-FACTS = AccountFacts(overdue_amount=5_000_000, principal_outstanding=40_000_000, now=NOW,
-                     today=TODAY)
+CODES = {
+    c["code"]: CodeSpec(**{**c, "setters": tuple(c["setters"]), "requires": tuple(c["requires"])})
+    for c in default_codes()
+}
+FACTS = AccountFacts(
+    overdue_amount=5_000_000, principal_outstanding=40_000_000, now=NOW, today=TODAY
+)
 
 
 # --- ranking -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("dpd", "bucket"), [(0, "B0"), (1, "B1"), (30, "B1"), (31, "B2"),
-                                             (90, "B3"), (91, "B4"), (360, "B7"), (361, "B8")])
+
+@pytest.mark.parametrize(
+    ("dpd", "bucket"),
+    [
+        (0, "B0"),
+        (1, "B1"),
+        (30, "B1"),
+        (31, "B2"),
+        (90, "B3"),
+        (91, "B4"),
+        (360, "B7"),
+        (361, "B8"),
+    ],
+)
 def test_buckets(dpd, bucket):
     assert bucket_of(dpd) == bucket
 
@@ -43,8 +58,16 @@ def test_broken_promise_then_bucket_then_amount():
 
 
 def test_score_components_add_up_and_explain():
-    total, parts = score(RankInput(1, dpd=45, overdue_amount=9_000_000, days_since_contact=6,
-                                   right_party_contacts=2, attempts_today=1))
+    total, parts = score(
+        RankInput(
+            1,
+            dpd=45,
+            overdue_amount=9_000_000,
+            days_since_contact=6,
+            right_party_contacts=2,
+            attempts_today=1,
+        )
+    )
     assert parts["bucket"] == 20 and parts["rpc"] == 5 and parts["attempts"] == -5
     assert parts["recency"] == 2 and parts["amount"] == pytest.approx(10.0)
     assert total == pytest.approx(sum(parts.values()))
@@ -59,6 +82,7 @@ def test_rank_is_sorted_by_score(rows):
 
 # --- pacing --------------------------------------------------------------------------------
 
+
 def test_progressive_one_call_per_ready_agent():
     assert progressive(PacingSnapshot(agents_ready=5, calls_dialing=2, queued_entries=100)) == 3
     assert progressive(PacingSnapshot(agents_ready=2, calls_dialing=3, queued_entries=100)) == 0
@@ -72,9 +96,15 @@ def test_unknown_mode_is_refused():
 
 # --- compliance ----------------------------------------------------------------------------
 
+
 def _facts(now=NOW, relation="mobile", attempts_today=0, last=None):
-    return DialFacts(now=now, timezone=VN, phone_relation=relation, attempts_today=attempts_today,
-                     last_attempt_at=last)
+    return DialFacts(
+        now=now,
+        timezone=VN,
+        phone_relation=relation,
+        attempts_today=attempts_today,
+        last_attempt_at=last,
+    )
 
 
 def test_vn_window_blocks_before_seven_and_from_nine_pm():
@@ -101,9 +131,13 @@ def test_min_gap_rule():
     assert verdict.rule == "min_gap" and verdict.retry_at == NOW + timedelta(minutes=20)
 
 
-@given(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1),
-                    timezones=st.just(UTC)),
-       st.integers(0, 8), st.sampled_from(["mobile", "home", "work", "reference"]))
+@given(
+    st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
+    ),
+    st.integers(0, 8),
+    st.sampled_from(["mobile", "home", "work", "reference"]),
+)
 def test_allowed_dials_never_break_a_rule(now, attempts, relation):
     profile = get_profile("vn-finance")
     verdict = check(profile, _facts(now=now, attempts_today=attempts, relation=relation))
@@ -124,6 +158,7 @@ def test_unknown_profile():
 
 # --- action-code effects -------------------------------------------------------------------
 
+
 def _given(code, **kw):
     return DispositionInput(code=code, setter=kw.pop("setter", "agent"), **kw)
 
@@ -133,15 +168,19 @@ def test_ptp_requires_amount_and_date():
     assert "PTP requires promise amount" in problems and "PTP requires promise date" in problems
 
 
-@pytest.mark.parametrize(("amount", "when", "message"), [
-    (0, TODAY, "above 0"),
-    (50_000_000, TODAY, "over the outstanding balance"),
-    (1_000_000, TODAY - timedelta(days=1), "in the past"),
-    (1_000_000, TODAY + timedelta(days=45), "more than 30 days"),
-])
+@pytest.mark.parametrize(
+    ("amount", "when", "message"),
+    [
+        (0, TODAY, "above 0"),
+        (50_000_000, TODAY, "over the outstanding balance"),
+        (1_000_000, TODAY - timedelta(days=1), "in the past"),
+        (1_000_000, TODAY + timedelta(days=45), "more than 30 days"),
+    ],
+)
 def test_ptp_bad_values(amount, when, message):
-    problems = validate(CODES["PTP"], _given("PTP", promise_amount=amount, promise_date=when),
-                        FACTS)
+    problems = validate(
+        CODES["PTP"], _given("PTP", promise_amount=amount, promise_date=when), FACTS
+    )
     assert any(message in p for p in problems)
 
 
@@ -156,8 +195,9 @@ def test_ptp_effects_suppress_until_date_plus_grace():
 def test_setter_rules_and_unknown_code():
     assert "cannot be set by agent" in validate(CODES["NKP"], _given("NKP"), FACTS)[0]
     assert validate(None, _given("XYZ"), FACTS) == ["unknown action code 'XYZ'"]
-    assert "is not a promise" in validate(
-        CODES["RTP"], _given("RTP", promise_amount=1000), FACTS)[0]
+    assert (
+        "is not a promise" in validate(CODES["RTP"], _given("RTP", promise_amount=1000), FACTS)[0]
+    )
 
 
 def test_callback_time_must_be_future():

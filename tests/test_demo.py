@@ -30,9 +30,10 @@ def test_demo_headless_json(tmp_path):
     assert summary["calls_placed"] > 0 and summary["connected_to_agent"] > 0
     assert summary["promises"] > 0 and summary["promised_amount"] > 0
     outcomes = ("answered_machine", "no_answer", "busy", "failed")
-    assert summary["calls_placed"] == summary["answered_human"] + sum(
-        summary[k] for k in outcomes
-    ) + summary["errors"]
+    assert (
+        summary["calls_placed"]
+        == summary["answered_human"] + sum(summary[k] for k in outcomes) + summary["errors"]
+    )
     assert summary["connected_to_agent"] + summary["abandoned"] == summary["answered_human"]
     assert summary["consistency"] == {
         "connected_without_call_sid": 0,

@@ -53,8 +53,13 @@ def test_masking_phone_and_national_id():
 def test_utc_datetimes_round_trip(session):
     created = datetime(2026, 11, 23, 9, 30, tzinfo=timezone(timedelta(hours=7)))
     session.add(
-        Account(account_no="A1", customer_name="Nguyễn Văn An", overdue_amount=1, dpd=1,
-                created_at=created)
+        Account(
+            account_no="A1",
+            customer_name="Nguyễn Văn An",
+            overdue_amount=1,
+            dpd=1,
+            created_at=created,
+        )
     )
     session.commit()
     got = session.query(Account).one()
@@ -63,8 +68,13 @@ def test_utc_datetimes_round_trip(session):
 
 def test_naive_datetime_is_refused(session):
     session.add(
-        Account(account_no="A2", customer_name="x", overdue_amount=1, dpd=1,
-                created_at=datetime(2026, 1, 1))
+        Account(
+            account_no="A2",
+            customer_name="x",
+            overdue_amount=1,
+            dpd=1,
+            created_at=datetime(2026, 1, 1),
+        )
     )
     with pytest.raises(Exception, match="naive"):
         session.commit()

@@ -24,7 +24,10 @@ class AgentError(ValueError):
 
 
 def create_agent(
-    session: Session, username: str, name: str, endpoint: str | None = None,
+    session: Session,
+    username: str,
+    name: str,
+    endpoint: str | None = None,
     team: str | None = None,
 ) -> Agent:
     """A new agent; their endpoint defaults to the browser softphone client:<username>."""

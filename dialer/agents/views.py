@@ -22,7 +22,10 @@ def create():
     try:
         with rt.db.begin() as s:
             agent = service.create_agent(
-                s, body.get("username", ""), body.get("name", ""), body.get("endpoint"),
+                s,
+                body.get("username", ""),
+                body.get("name", ""),
+                body.get("endpoint"),
                 body.get("team"),
             )
             out = {"id": agent.id, "username": agent.username, "endpoint": agent.endpoint}

@@ -35,8 +35,13 @@ STATUS_RESULTS = {
     "failed": "failed",
     "canceled": "canceled",
 }
-MACHINE_ANSWERS = ("machine_start", "machine_end_beep", "machine_end_silence",
-                   "machine_end_other", "fax")
+MACHINE_ANSWERS = (
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+)
 
 
 def claim_entry(session: Session, entry_id: int, now: datetime) -> CampaignEntry | None:
@@ -69,7 +74,8 @@ def choose_phone(
         )
     )
     candidates = [
-        p for p in account.phones
+        p
+        for p in account.phones
         if p.dialable and p.number not in dnc and may_call_relation(profile, p.relation)
     ]
     if not candidates:
@@ -78,7 +84,11 @@ def choose_phone(
 
 
 def compliance_verdict(
-    session: Session, campaign: Campaign, account: Account, phone: Phone, now: datetime,
+    session: Session,
+    campaign: Campaign,
+    account: Account,
+    phone: Phone,
+    now: datetime,
     default_tz: str,
 ) -> Verdict:
     """The last check right before a dial, with the facts read from SQL now."""
@@ -92,7 +102,10 @@ def compliance_verdict(
         )
     ).one()
     facts = DialFacts(
-        now=now, timezone=tz, phone_relation=phone.relation, attempts_today=attempts_today,
+        now=now,
+        timezone=tz,
+        phone_relation=phone.relation,
+        attempts_today=attempts_today,
         last_attempt_at=last_at,
     )
     return check(get_profile(campaign.compliance_profile), facts)
@@ -104,9 +117,12 @@ def record_block(
     """A rule stopped the dial: keep the reason, give the entry back (or close it)."""
     session.add(
         BlockedDial(
-            campaign_id=entry.campaign_id, entry_id=entry.id,
-            phone_id=phone.id if phone else None, rule=verdict.rule or "unknown",
-            detail=verdict.detail, created_at=now,
+            campaign_id=entry.campaign_id,
+            entry_id=entry.id,
+            phone_id=phone.id if phone else None,
+            rule=verdict.rule or "unknown",
+            detail=verdict.detail,
+            created_at=now,
         )
     )
     entry.state = "queued" if verdict.retry_at else "done"
@@ -118,8 +134,12 @@ def start_attempt(
 ) -> CallAttempt:
     entry.attempts += 1
     attempt = CallAttempt(
-        campaign_id=entry.campaign_id, entry_id=entry.id, account_id=entry.account_id,
-        phone_id=phone.id, status="queued", created_at=now,
+        campaign_id=entry.campaign_id,
+        entry_id=entry.id,
+        account_id=entry.account_id,
+        phone_id=phone.id,
+        status="queued",
+        created_at=now,
     )
     session.add(attempt)
     session.flush()
@@ -155,7 +175,11 @@ class Ended:
 
 
 def end_attempt(
-    session: Session, attempt: CallAttempt, status: str, duration: int | None, now: datetime,
+    session: Session,
+    attempt: CallAttempt,
+    status: str,
+    duration: int | None,
+    now: datetime,
     today: date,
 ) -> Ended | None:
     """A final status arrived; set the result and, without an agent, the system action code.
@@ -179,7 +203,11 @@ def end_attempt(
         entry.last_result = "connected"
     session.flush()
     return Ended(
-        attempt_id=attempt.id, campaign_id=attempt.campaign_id, entry_id=attempt.entry_id,
-        account_id=attempt.account_id, agent_id=attempt.agent_id, recorded=recorded,
+        attempt_id=attempt.id,
+        campaign_id=attempt.campaign_id,
+        entry_id=attempt.entry_id,
+        account_id=attempt.account_id,
+        agent_id=attempt.agent_id,
+        recorded=recorded,
         disposed=recorded is None and attempt.action_code is not None,
     )

@@ -38,19 +38,26 @@ def campaign() -> None:
 @click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--profile", default="vn-finance", show_default=True, help="compliance profile")
 @click.option("--json", "as_json", is_flag=True)
-def create(name, dpd_min, dpd_max, min_overdue_amount, products, branches, max_attempts, profile,
-           as_json) -> None:
+def create(
+    name, dpd_min, dpd_max, min_overdue_amount, products, branches, max_attempts, profile, as_json
+) -> None:
     """Create a draft progressive campaign over the accounts the filters select."""
     filters = {
-        "dpd_min": dpd_min, "dpd_max": dpd_max, "min_overdue_amount": min_overdue_amount,
-        "products": list(products), "branches": list(branches),
+        "dpd_min": dpd_min,
+        "dpd_max": dpd_max,
+        "min_overdue_amount": min_overdue_amount,
+        "products": list(products),
+        "branches": list(branches),
     }
     rt = get_runtime()
     try:
         with rt.db.begin() as s:
             c = service.create_campaign(
-                s, name, filters={k: v for k, v in filters.items() if v not in (None, [])},
-                compliance_profile=profile, max_attempts_per_entry=max_attempts,
+                s,
+                name,
+                filters={k: v for k, v in filters.items() if v not in (None, [])},
+                compliance_profile=profile,
+                max_attempts_per_entry=max_attempts,
             )
             out = {"id": c.id, "name": c.name, "state": c.state, "filters": c.filters}
     except service.CampaignError as exc:
@@ -111,8 +118,13 @@ def status(campaign_id: int, as_json: bool) -> None:
 
 
 @click.command("pacer")
-@click.option("--interval", type=click.FloatRange(min=0.01), default=0.1, show_default=True,
-              help="seconds between pacing rounds")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.01),
+    default=0.1,
+    show_default=True,
+    help="seconds between pacing rounds",
+)
 def pacer(interval: float) -> None:
     """Run the pacer: start calls for every running campaign."""
     from dialer.privacy import configure_logging

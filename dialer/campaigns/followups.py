@@ -42,6 +42,10 @@ def after_disposition(rt: Runtime, recorded: Recorded) -> None:
     """Dial the entry again (now or later) when its code says so."""
     if recorded.entry_state == "queued":
         requeue(
-            rt.redis, recorded.campaign_id, recorded.entry_id, recorded.score,
-            recorded.retry_at, rt.clock.now(),
+            rt.redis,
+            recorded.campaign_id,
+            recorded.entry_id,
+            recorded.score,
+            recorded.retry_at,
+            rt.clock.now(),
         )

@@ -44,7 +44,9 @@ def place_call(campaign_id: int, entry_id: int) -> str:
     return dial_entry(get_runtime(), campaign_id, entry_id)
 
 
-def _prepare(s: Session, rt: Runtime, campaign_id: int, entry_id: int, now: datetime) -> Skip | Dial:
+def _prepare(
+    s: Session, rt: Runtime, campaign_id: int, entry_id: int, now: datetime
+) -> Skip | Dial:
     entry = attempts.claim_entry(s, entry_id, now)
     if entry is None:
         return Skip("entry is not queued (already dialed or closed)")

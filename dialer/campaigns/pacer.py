@@ -80,7 +80,11 @@ def tick(rt: Runtime) -> dict[int, int]:
         entry_ids = queue.pop_for_dialing(rt.redis, campaign_id, n, now)
         for entry_id in entry_ids:
             rt.queue.enqueue(
-                place_call, campaign_id, entry_id, job_timeout=60, result_ttl=300,
+                place_call,
+                campaign_id,
+                entry_id,
+                job_timeout=60,
+                result_ttl=300,
                 description=f"place_call campaign={campaign_id} entry={entry_id}",
             )
         started[campaign_id] = len(entry_ids)

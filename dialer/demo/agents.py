@@ -41,7 +41,13 @@ class BotStats:
 
 class AgentBot(threading.Thread):
     def __init__(
-        self, base_url: str, token: str, agent_id: int, clock: Clock, tz: str, seed: int,
+        self,
+        base_url: str,
+        token: str,
+        agent_id: int,
+        clock: Clock,
+        tz: str,
+        seed: int,
         stop: threading.Event,
     ) -> None:
         super().__init__(name=f"agent-bot-{agent_id}", daemon=True)
@@ -91,7 +97,9 @@ class AgentBot(threading.Thread):
             share = self.rng.choice([0.3, 0.5, 1.0, 1.0])
             amount = max(100_000, int(call["overdue_amount"] * share) // 100_000 * 100_000)
             body["promise_amount"] = min(amount, call["overdue_amount"])
-            body["promise_date"] = (local_now.date() + timedelta(days=self.rng.randint(1, 7))).isoformat()
+            body["promise_date"] = (
+                local_now.date() + timedelta(days=self.rng.randint(1, 7))
+            ).isoformat()
         elif code == "CAB":
             when = local_now + timedelta(minutes=self.rng.choice([30, 45, 60, 90]))
             body["callback_at"] = datetime.strftime(when.replace(tzinfo=None), "%Y-%m-%dT%H:%M")

@@ -18,8 +18,10 @@ def _vnd(amount: int) -> str:
 def print_summary(s: dict) -> None:
     live = s["answered_human"]
     click.echo("")
-    click.echo(f"Demo summary (campaign {s['campaign_id']}, {s['agents']} agents, "
-               f"{s['sim_minutes']} simulated minutes in {s['wall_seconds']} s)")
+    click.echo(
+        f"Demo summary (campaign {s['campaign_id']}, {s['agents']} agents, "
+        f"{s['sim_minutes']} simulated minutes in {s['wall_seconds']} s)"
+    )
     rows = [
         ("Accounts in portfolio", s["accounts"]),
         ("Calls placed", s["calls_placed"]),
@@ -49,19 +51,36 @@ def print_summary(s: dict) -> None:
 @click.option("--accounts", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option("--agents", type=click.IntRange(1, 200), default=5, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--minutes", type=click.FloatRange(min=1), default=60, show_default=True,
-              help="simulated minutes of calling at most")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=1),
+    default=60,
+    show_default=True,
+    help="simulated minutes of calling at most",
+)
 @click.option("--max-calls", type=click.IntRange(min=1), help="stop after this many calls")
-@click.option("--speed", type=click.FloatRange(1, 1000), default=90, show_default=True,
-              help="simulated seconds per real second")
+@click.option(
+    "--speed",
+    type=click.FloatRange(1, 1000),
+    default=90,
+    show_default=True,
+    help="simulated seconds per real second",
+)
 @click.option("--headless", is_flag=True, help="do not wait for a person at the end")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
 def demo(accounts, agents, seed, minutes, max_calls, speed, headless, as_json) -> None:
     """Run the whole dialer on embedded defaults against the mock carrier."""
     options = DemoOptions(
-        accounts=accounts, agents=agents, seed=seed, minutes=minutes, max_calls=max_calls,
-        speed=speed, headless=headless, as_json=as_json,
+        accounts=accounts,
+        agents=agents,
+        seed=seed,
+        minutes=minutes,
+        max_calls=max_calls,
+        speed=speed,
+        headless=headless,
+        as_json=as_json,
     )
+
     def finish(summary: dict, console: str) -> None:
         if as_json:
             click.echo(json.dumps(summary, ensure_ascii=False))

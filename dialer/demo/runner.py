@@ -18,10 +18,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, time as dtime
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dtime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -94,7 +95,10 @@ def _start(demo: Demo, name: str, args: list[str], env: dict[str, str], logs: Pa
     log = logs / f"{name}.log"
     fh = open(log, "w")  # noqa: SIM115 (kept open for the child's lifetime)
     popen = subprocess.Popen(
-        [sys.executable, "-m", "dialer.cli", *args], env=env, stdout=fh, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "dialer.cli", *args],
+        env=env,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     proc = Process(name, popen, log)
@@ -179,10 +183,19 @@ def run_demo(
         )
         logs = home / "logs"
         mock = _start(
-            demo, "mock-carrier",
-            ["mock-carrier", "--host", "127.0.0.1", "--port", str(mock_port), "--seed",
-             str(options.seed)],
-            env, logs,
+            demo,
+            "mock-carrier",
+            [
+                "mock-carrier",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(mock_port),
+                "--seed",
+                str(options.seed),
+            ],
+            env,
+            logs,
         )
         webp = _start(demo, "web", ["web"], env, logs)
         for n in (1, 2):
@@ -212,7 +225,12 @@ def _api(http: requests.Session, method: str, url: str, **kw: Any) -> dict[str, 
 
 
 def _drive(
-    demo: Demo, web: str, token: str, clock: Clock, settings: Settings, env: dict[str, str],
+    demo: Demo,
+    web: str,
+    token: str,
+    clock: Clock,
+    settings: Settings,
+    env: dict[str, str],
     options: DemoOptions,
 ) -> dict[str, Any]:
     http = requests.Session()
@@ -222,7 +240,9 @@ def _drive(
     agent_ids = []
     for i in range(1, options.agents + 1):
         agent = _api(
-            http, "POST", f"{web}/api/agents",
+            http,
+            "POST",
+            f"{web}/api/agents",
             json={"username": f"agent{i}", "name": f"Nhân viên {i}"},
         )
         agent_ids.append(agent["id"])

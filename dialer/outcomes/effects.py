@@ -122,9 +122,9 @@ def plan(spec: CodeSpec, given: DispositionInput, facts: AccountFacts) -> Effect
         retry_at = facts.now + timedelta(minutes=int(fx["retry_after_minutes"]))
     refer = fx.get("refer")
     # Repeated refusals escalate (e.g. to legal) once the configured count is reached.
-    if spec.is_refusal and fx.get("escalate_after_refusals"):
-        if facts.refusals_before + 1 >= int(fx["escalate_after_refusals"]):
-            refer = fx.get("escalate_to", "legal")
+    threshold = fx.get("escalate_after_refusals")
+    if spec.is_refusal and threshold and facts.refusals_before + 1 >= int(threshold):
+        refer = fx.get("escalate_to", "legal")
     suppress_until = None
     if spec.is_promise and given.promise_date and fx.get("suppress_until_promise"):
         suppress_until = given.promise_date + timedelta(days=int(fx.get("grace_days", 0)))

@@ -57,8 +57,12 @@ def _parse_disposition(body: dict[str, Any], tz: str) -> tuple[int, DispositionI
     if problems:
         raise ApiError("the disposition was refused", 400, problems)
     return agent_id, DispositionInput(
-        code=code.strip().upper(), setter="agent", promise_amount=amount,
-        promise_date=promise_date, callback_at=callback_at, note=(note or None),
+        code=code.strip().upper(),
+        setter="agent",
+        promise_amount=amount,
+        promise_date=promise_date,
+        callback_at=callback_at,
+        note=(note or None),
     )
 
 
@@ -73,7 +77,11 @@ def dispose(attempt_id: int):
             if attempt is None:
                 raise ApiError(f"no call attempt {attempt_id}", 404)
             recorded = record_disposition(
-                s, attempt, given, agent_id=agent_id, now=rt.clock.now(),
+                s,
+                attempt,
+                given,
+                agent_id=agent_id,
+                now=rt.clock.now(),
                 today=followups.local_today(rt),
             )
             call_over = attempt.ended_at is not None
@@ -99,8 +107,11 @@ def action_codes():
     return jsonify(
         [
             {
-                "code": c.code, "label_vi": c.label_vi, "label_en": c.label_en,
-                "setters": list(c.setters), "requires": list(c.requires),
+                "code": c.code,
+                "label_vi": c.label_vi,
+                "label_en": c.label_en,
+                "setters": list(c.setters),
+                "requires": list(c.requires),
             }
             for c in sorted(catalogue.values(), key=lambda c: c.code)
             if c.active

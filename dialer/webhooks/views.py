@@ -104,8 +104,12 @@ def status() -> tuple[str, int]:
         attempt.call_sid = attempt.call_sid or request.form.get("CallSid")
         if call_status in attempts.FINAL_STATUSES:
             ended = attempts.end_attempt(
-                s, attempt, call_status, int(duration) if duration.isdigit() else None,
-                rt.clock.now(), followups.local_today(rt),
+                s,
+                attempt,
+                call_status,
+                int(duration) if duration.isdigit() else None,
+                rt.clock.now(),
+                followups.local_today(rt),
             )
         else:
             attempts.advance_status(attempt, call_status)
