@@ -21,6 +21,9 @@ class Clock:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Clock:
+        if settings.clock_real_origin is None or settings.clock_sim_origin is None:
+            # A faster clock needs an origin to run from; without one it starts now.
+            return cls() if settings.speed == 1.0 else cls.started_now(settings.speed)
         return cls(settings.speed, settings.clock_real_origin, settings.clock_sim_origin)
 
     @classmethod

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 # A syntactically valid account SID/token pair used only with the local mock carrier.
-MOCK_ACCOUNT_SID = "AC000000000000000000000000d1a1e5"
+MOCK_ACCOUNT_SID = "AC" + "0" * 26 + "d1a1e5"  # AC + 32 hex digits, like a real SID
 MOCK_AUTH_TOKEN = "mock-carrier-auth-token"
 
 

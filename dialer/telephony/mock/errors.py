@@ -1,0 +1,51 @@
+"""Twilio error codes the mock produces, and the JSON error body Twilio returns."""
+
+from __future__ import annotations
+
+# REST API errors
+AUTHENTICATE = 20003
+NOT_FOUND = 20404
+METHOD_NOT_ALLOWED = 20004
+INVALID_PARAMETER = 20001
+TOO_MANY_REQUESTS = 20429
+TO_MISSING = 21201
+URL_INVALID = 21205
+TO_INVALID = 21211
+FROM_INVALID = 21212
+FROM_MISSING = 21213
+CALL_NOT_IN_PROGRESS = 21220
+
+# Webhook and TwiML errors (recorded in a call's event log, like Twilio's debugger)
+HTTP_RETRIEVAL_FAILURE = 11200
+HTTP_CONNECTION_FAILURE = 11205
+DOCUMENT_PARSE_FAILURE = 12100
+SCHEMA_VALIDATION = 12200
+
+MESSAGES = {
+    HTTP_RETRIEVAL_FAILURE: "HTTP retrieval failure",
+    HTTP_CONNECTION_FAILURE: "HTTP connection failure",
+    DOCUMENT_PARSE_FAILURE: "Document parse failure",
+    SCHEMA_VALIDATION: "Schema validation warning",
+}
+
+
+def more_info(code: int) -> str:
+    return f"https://www.twilio.com/docs/errors/{code}"
+
+
+class TwilioApiError(Exception):
+    """An error answered to a REST request, in Twilio's shape."""
+
+    def __init__(self, code: int, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def body(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "more_info": more_info(self.code),
+            "status": self.status,
+        }
