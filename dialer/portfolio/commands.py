@@ -1,0 +1,136 @@
+"""`dialer accounts ...`: import the bank's portfolio file, look an account up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import inspect
+from sqlalchemy.exc import OperationalError
+
+from dialer.config import get_settings
+from dialer.db import Database, get_database
+
+SHOWN_ISSUES = 20  # lines of rejections/warnings printed before "... and N more"
+
+
+@click.group()
+def accounts() -> None:
+    """Loan accounts: import the bank's portfolio CSV, show one account."""
+
+
+def _database() -> Database:
+    """The configured database, checked to hold the portfolio tables."""
+    settings = get_settings()
+    db = get_database(settings)
+    try:
+        tables = set(inspect(db.engine).get_table_names())
+    except OperationalError as exc:
+        raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
+    missing = {"accounts", "phones"} - tables
+    if missing:
+        names = ", ".join(sorted(missing))
+        raise click.ClickException(
+            f"the database has no {names} table(s): run `dialer db upgrade` first"
+        )
+    return db
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _echo_issues(title: str, issues: list[Any]) -> None:
+    if not issues:
+        return
+    click.echo(f"{title} ({len(issues)}):")
+    for issue in issues[:SHOWN_ISSUES]:
+        click.echo(f"  line {issue.line}: {issue.reason}")
+    if len(issues) > SHOWN_ISSUES:
+        click.echo(f"  ... and {len(issues) - SHOWN_ISSUES} more")
+
+
+@accounts.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def import_command(ctx: click.Context, path: Path, as_json: bool) -> None:
+    """Import (or re-import) accounts and phones from the bank's CSV export at PATH.
+
+    Accounts are matched by account_no: known ones are updated. Bad rows are reported and
+    skipped; a file that cannot be read as a portfolio is refused and nothing is written.
+    """
+    from dialer.portfolio.importer import ImportFileError, open_portfolio
+    from dialer.portfolio.service import import_accounts
+
+    db = _database()
+    try:
+        portfolio = open_portfolio(path.read_bytes(), region=get_settings().default_region)
+        # One transaction for the whole file: see import_accounts.
+        with db.begin() as session:
+            result = import_accounts(session, portfolio)
+    except ImportFileError as exc:
+        message = f"{path.name} refused, nothing imported: {exc}"
+        if as_json:
+            _echo_json({"error": message})
+        click.echo(f"Error: {message}", err=True)
+        ctx.exit(2)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    click.echo(
+        f"{path.name}: {result.imported} new accounts, {result.updated} updated, "
+        f"{len(result.rejected)} rows rejected, {len(result.warnings)} warnings."
+    )
+    if portfolio.ignored_columns:
+        click.echo(f"Ignored columns: {', '.join(portfolio.ignored_columns)}")
+    _echo_issues("Rejected rows", result.rejected)
+    _echo_issues("Warnings", result.warnings)
+
+
+def _vnd(amount: int | None) -> str:
+    return "-" if amount is None else f"{amount:,}".replace(",", ".") + " ₫"
+
+
+@accounts.command("show")
+@click.argument("account_no")
+@click.option("--json", "as_json", is_flag=True, help="Print the account as JSON.")
+@click.pass_context
+def show_command(ctx: click.Context, account_no: str, as_json: bool) -> None:
+    """Show one account and its phones."""
+    from dialer.portfolio.service import account_to_dict, get_account
+
+    db = _database()
+    with db.session() as session:
+        account = get_account(session, account_no)
+        data = account_to_dict(account) if account is not None else None
+    if data is None:
+        click.echo(f"Error: no account {account_no!r}", err=True)
+        ctx.exit(1)
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(f"Account {data['account_no']}: {data['customer_name']}")
+    rows = [
+        ("National ID", data["national_id"] or "-"),
+        ("Product", data["product"] or "-"),
+        ("Branch", data["branch"] or "-"),
+        ("Overdue", _vnd(data["overdue_amount"])),
+        ("Principal", _vnd(data["principal_outstanding"])),
+        ("DPD", str(data["dpd"])),
+        ("Due date", data["due_date"] or "-"),
+        ("Status", data["status"]),
+    ]
+    for label, value in rows:
+        click.echo(f"  {label + ':':<13}{value}")
+    click.echo("  Phones:")
+    if not data["phones"]:
+        click.echo("    (none)")
+    for phone in data["phones"]:
+        relation = phone["relation"]
+        if phone["reference_relation"]:
+            relation += f" ({phone['reference_relation']})"
+        state = "dialable" if phone["dialable"] else f"not dialable: {phone['reason']}"
+        click.echo(f"    {phone['number']:<16} {relation:<22} {state}")
