@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
+import dialer.models  # noqa: F401  (every table on Base.metadata, for the truncation below)
 from dialer.config import Settings, load_settings
 from dialer.db import Base, Database, get_database, upgrade
 from dialer.redis import get_redis, stop_embedded
