@@ -225,3 +225,31 @@ def test_no_answer_end_records_system_code_and_retry(session, codes):
     # A repeated final callback changes nothing.
     assert end_attempt(session, attempt, "completed", 5, NOW, TODAY) is None
     assert session.scalar(select(func.count(Disposition.id))) == 1
+
+
+def test_no_answer_moves_to_the_next_number_now_then_waits(session, codes):
+    acc = factories.account(
+        session,
+        phones=(
+            ("+84901000021", "mobile"),
+            ("+84902000022", "work"),
+            ("+84903000023", "reference"),
+        ),
+    )
+    campaign = service.create_campaign(session, "c")
+    service.launch(session, campaign, NOW, VN)
+    entry = session.scalar(select(CampaignEntry))
+    mobile, work, _reference = acc.phones
+
+    claim_entry(session, entry.id, NOW)
+    first = end_attempt(
+        session, start_attempt(session, entry, mobile, NOW), "no-answer", 0, NOW, TODAY
+    )
+    assert first.recorded.entry_state == "queued" and first.recorded.retry_at is None
+
+    claim_entry(session, entry.id, NOW)
+    second = end_attempt(
+        session, start_attempt(session, entry, work, NOW), "no-answer", 0, NOW, TODAY
+    )
+    # Both callable numbers tried once (references are off limits under vn-finance): wait.
+    assert second.recorded.retry_at == NOW + timedelta(minutes=60)

@@ -18,10 +18,9 @@ from dialer.campaigns.compliance import (
     Verdict,
     check,
     get_profile,
-    may_call_relation,
 )
 from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry, DncNumber
-from dialer.campaigns.service import local_day_start
+from dialer.campaigns.service import attempts_per_phone, callable_phones, local_day_start
 from dialer.outcomes.service import Recorded, record_system_result
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.phones import phone_timezone
@@ -61,23 +60,13 @@ def choose_phone(
 ) -> Phone | None:
     """The account's best number the profile allows: fewest attempts in this entry, then
     relation priority."""
-    tried = dict(
-        session.execute(
-            select(CallAttempt.phone_id, func.count(CallAttempt.id))
-            .where(CallAttempt.entry_id == entry.id)
-            .group_by(CallAttempt.phone_id)
-        ).all()
-    )
+    tried = attempts_per_phone(session, entry.id)
     dnc = set(
         session.scalars(
             select(DncNumber.number).where(DncNumber.number.in_([p.number for p in account.phones]))
         )
     )
-    candidates = [
-        p
-        for p in account.phones
-        if p.dialable and p.number not in dnc and may_call_relation(profile, p.relation)
-    ]
+    candidates = [p for p in callable_phones(account, profile) if p.number not in dnc]
     if not candidates:
         return None
     return min(candidates, key=lambda p: (tried.get(p.id, 0), p.priority, p.id))

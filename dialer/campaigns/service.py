@@ -12,7 +12,7 @@ from sqlalchemy import case, exists, func, insert, not_, or_, select
 from sqlalchemy.orm import Session
 
 from dialer.campaigns import queue
-from dialer.campaigns.compliance import get_profile
+from dialer.campaigns.compliance import Profile, get_profile, may_call_relation
 from dialer.campaigns.models import (
     CAMPAIGN_STATES,
     DIAL_MODES,
@@ -39,6 +39,21 @@ def local_day_start(now: datetime, tz: str) -> datetime:
     """Midnight of `now`'s local day in tz, as an aware UTC datetime."""
     local = now.astimezone(ZoneInfo(tz))
     return datetime.combine(local.date(), time(0), ZoneInfo(tz)).astimezone(UTC)
+
+
+def attempts_per_phone(session: Session, entry_id: int) -> dict[int, int]:
+    """How many calls each of the entry's phones has had in this campaign."""
+    rows = session.execute(
+        select(CallAttempt.phone_id, func.count(CallAttempt.id))
+        .where(CallAttempt.entry_id == entry_id)
+        .group_by(CallAttempt.phone_id)
+    )
+    return {phone_id: n for phone_id, n in rows}
+
+
+def callable_phones(account: Account, profile: Profile) -> list[Phone]:
+    """The account's numbers that are dialable and that the profile lets us call."""
+    return [p for p in account.phones if p.dialable and may_call_relation(profile, p.relation)]
 
 
 def validate_filters(filters: dict[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dialer.campaigns.compliance import get_profile, may_call_relation
+from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNumber
+from dialer.campaigns.service import attempts_per_phone, callable_phones
 from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, get_code
 from dialer.outcomes.effects import (
     AccountFacts,
@@ -146,9 +147,7 @@ def record_disposition(
     entry.last_result = spec.code
     exhausted = entry.attempts >= campaign.max_attempts_per_entry and fx.callback_at is None
     profile = get_profile(campaign.compliance_profile)
-    no_phone_left = not any(
-        p.dialable and may_call_relation(profile, p.relation) for p in account.phones
-    )
+    no_phone_left = not callable_phones(account, profile)
     if fx.close_entry or fx.refer or exhausted or no_phone_left or account.status != "active":
         entry.state = "done"
     else:
@@ -156,18 +155,9 @@ def record_disposition(
     retry_at = fx.retry_at if entry.state == "queued" else None
     if retry_at is not None and fx.next_phone and fx.callback_at is None:
         # Another of the account's numbers has been tried less: dial it now, not later.
-        tried = dict(
-            session.execute(
-                select(CallAttempt.phone_id, func.count(CallAttempt.id))
-                .where(CallAttempt.entry_id == entry.id)
-                .group_by(CallAttempt.phone_id)
-            ).all()
-        )
-        if any(
-            tried.get(p.id, 0) < tried.get(phone.id, 0)
-            for p in account.phones
-            if p.dialable and may_call_relation(profile, p.relation)
-        ):
+        tried = attempts_per_phone(session, entry.id)
+        fewest = min(tried.get(p.id, 0) for p in callable_phones(account, profile))
+        if fewest < tried.get(phone.id, 0):
             retry_at = None
     session.flush()
     return Recorded(
