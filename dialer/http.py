@@ -6,6 +6,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
@@ -42,7 +43,30 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+def field(
+    body: dict[str, Any], name: str, kind: type, default: Any = None, *, required: bool = False
+) -> Any:
+    """body[name] checked to be of `kind` (bool is not a number here), or a clear 400."""
+    value = body.get(name, default)
+    if value is None:
+        if required:
+            raise ApiError(f"{name} is required")
+        return None
+    wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+    if wrong:
+        names = {int: "a whole number", str: "text", dict: "an object", list: "a list"}
+        raise ApiError(f"{name} must be {names.get(kind, kind.__name__)}")
+    return value
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(IntegrityError)
+    def _conflict(exc: IntegrityError):
+        # Two requests raced to record the same thing; the first one won.
+        return jsonify(
+            {"error": "this conflicts with a change made at the same moment; reload and try again"}
+        ), 409
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         body: dict[str, Any] = {"error": exc.message}

@@ -38,13 +38,21 @@ def mask_text(text: str) -> str:
 
 
 class MaskingFilter(logging.Filter):
-    """Logging filter that masks phone numbers and IDs in the final message."""
+    """Logging filter that masks phone numbers and IDs in the message and its traceback
+    (database errors quote the bound parameters)."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         masked = mask_text(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info:
+            record.exc_text = mask_text(self._formatter.formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
         return True
 
 

@@ -130,6 +130,17 @@ def get_redis(settings: Settings) -> redis.Redis:
     return client
 
 
+_RELEASE_IF_OWNER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def release_lock(r: redis.Redis, key: str, owner: str) -> bool:
+    """Delete a lock only if `owner` still holds it (never someone else's)."""
+    return bool(r.eval(_RELEASE_IF_OWNER, 1, key, owner))
+
+
 class Keys:
     """Every Redis key the system uses, named in one place."""
 
@@ -177,6 +188,11 @@ class Keys:
     def account_lock(account_id: int) -> str:
         """Held while an account has a call in flight, so no two campaigns dial it at once."""
         return f"{PREFIX}:account:{account_id}:lock"
+
+    @staticmethod
+    def carrier_errors(campaign_id: int) -> str:
+        """Carrier errors in a row for the campaign (reset by a call placed)."""
+        return f"{PREFIX}:campaign:{campaign_id}:carrier-errors"
 
     @staticmethod
     def stats(campaign_id: int) -> str:

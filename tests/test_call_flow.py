@@ -26,6 +26,7 @@ from dialer.clock import Clock
 from dialer.config import Settings
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import Disposition, Promise
+from dialer.portfolio.models import Account
 from dialer.redis import Keys, redis_url
 from dialer.runtime import Runtime, get_runtime, reset_runtime
 from dialer.telephony.carrier import make_twilio_client
@@ -260,3 +261,95 @@ def test_api_needs_the_token_and_validates_input(stack: Stack):
     assert "JSON object" in body["error"]
     body = stack.api("POST", "/api/attempts/999/disposition", 400, json={"code": 5})
     assert any("agent_id" in p for p in body["problems"])
+
+
+def test_a_bad_number_is_retired_but_a_carrier_fault_is_retried(stack: Stack):
+    from dialer.campaigns.jobs import dial_entry
+    from dialer.portfolio.models import Phone
+
+    with stack.rt.db.begin() as s:
+        factories.account(s, phones=(("849", "mobile"),))  # not E.164: the carrier says 21211
+        factories.account(s, phones=(("+84901000031", "mobile"),))
+    cid, _ = _campaign_with_agents(stack, 2)
+    popped = stack.rt.redis.zpopmax(Keys.dial_queue(cid), 2)
+    bad_entry, good_entry = sorted(int(m) for m, _ in popped)  # entries in account order
+    assert dial_entry(stack.rt, cid, bad_entry).startswith("failed")
+    # The same dial with the wrong auth token: the carrier refuses us, not the number.
+    wrong = Runtime(stack.rt.settings.with_overrides(twilio_auth_token="wrong-token"))
+    assert dial_entry(wrong, cid, good_entry).startswith("failed")
+    with stack.rt.db.session() as s:
+        phones = {p.number: p for p in s.scalars(select(Phone))}
+        assert not phones["849"].dialable and phones["849"].reason == "retired:NAB"
+        assert phones["+84901000031"].dialable
+        results = {a.phone_id: (a.result, a.action_code) for a in s.scalars(select(CallAttempt))}
+        assert results[phones["+84901000031"].id] == ("error", "NKP")
+    assert stack.rt.redis.zscore(Keys.retry(cid), good_entry) is not None
+
+
+def test_carrier_errors_in_a_row_pause_the_campaign(stack: Stack):
+    from dialer.campaigns.jobs import PAUSE_AFTER_CARRIER_ERRORS, dial_entry
+    from dialer.campaigns.models import Campaign
+
+    with stack.rt.db.begin() as s:
+        for i in range(PAUSE_AFTER_CARRIER_ERRORS):
+            factories.account(s, phones=((f"+8490100{i:04d}", "mobile"),))
+    cid, _ = _campaign_with_agents(stack, 1)
+    wrong = Runtime(stack.rt.settings.with_overrides(twilio_auth_token="wrong-token"))
+    for member, _score in stack.rt.redis.zpopmax(Keys.dial_queue(cid), PAUSE_AFTER_CARRIER_ERRORS):
+        dial_entry(wrong, cid, int(member))
+    with stack.rt.db.session() as s:
+        assert s.get_one(Campaign, cid).state == "paused"
+    assert stack.rt.redis.hget(Keys.running_campaigns(), cid) is None
+
+
+def test_duplicate_voice_deliveries_claim_one_agent(stack: Stack):
+    import concurrent.futures
+
+    from dialer.agents import presence
+    from dialer.campaigns.attempts import claim_entry, start_attempt
+    from dialer.telephony.mock import compute_signature
+
+    with stack.rt.db.begin() as s:
+        factories.account(s, phones=(("+84901000041", "mobile"),))
+    cid, agents = _campaign_with_agents(stack, 2)
+    (entry_id,) = [int(m) for m, _ in stack.rt.redis.zpopmax(Keys.dial_queue(cid), 1)]
+    with stack.rt.db.begin() as s:
+        entry = claim_entry(s, entry_id, stack.rt.clock.now())
+        phone = s.get_one(Account, entry.account_id).phones[0]
+        attempt_id = start_attempt(s, entry, phone, stack.rt.clock.now()).id
+    url = f"{stack.web}/twilio/voice?attempt={attempt_id}"
+    form = {"CallSid": "CA" + "7" * 32, "AnsweredBy": "human", "CallStatus": "in-progress"}
+    headers = {"X-Twilio-Signature": compute_signature("mock-carrier-auth-token", url, form)}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        bodies = list(
+            pool.map(
+                lambda _: requests.post(url, data=form, headers=headers, timeout=10).text, range(4)
+            )
+        )
+    assert len(set(bodies)) == 1 and "<Conference" in bodies[0]
+    states = [presence.get(stack.rt.redis, a).state for a in agents]
+    assert sorted(states) == ["on_call", "ready"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"name": 123}, "name must be text"),
+        ({"name": "x", "max_attempts_per_entry": "5"}, "must be a whole number"),
+        ({"name": "x", "max_attempts_per_entry": True}, "must be a whole number"),
+        ({"name": "x", "compliance_profile": ["vn"]}, "compliance_profile must be text"),
+        ({"name": "x", "caller_id": "hello"}, "not a valid number"),
+        ({}, "name is required"),
+    ],
+)
+def test_campaign_api_refuses_bad_types_clearly(stack: Stack, body, message):
+    error = stack.api("POST", "/api/campaigns", 400, json=body)["error"]
+    assert message in error
+
+
+def test_agent_login_needs_a_numeric_campaign(stack: Stack):
+    agent = stack.api("POST", "/api/agents", 201, json={"username": "lan", "name": "Lan"})
+    error = stack.api("POST", f"/api/agents/{agent['id']}/login", 400, json={"campaign_id": True})[
+        "error"
+    ]
+    assert "campaign_id must be a whole number" in error

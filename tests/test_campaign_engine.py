@@ -94,7 +94,7 @@ def test_queue_pop_retry_and_stale(redis_client):
 def test_claim_gives_each_ready_agent_once(redis_client):
     for agent_id in range(1, 6):
         presence.set_connecting(redis_client, agent_id, 7, f"CA{agent_id}", now=0)
-        assert presence.set_ready(redis_client, agent_id, now=agent_id)
+        assert presence.connected(redis_client, agent_id, now=agent_id)
     winners: list[int | None] = []
     lock = threading.Lock()
 
@@ -116,7 +116,7 @@ def test_claim_gives_each_ready_agent_once(redis_client):
 def test_claim_takes_longest_idle_and_skips_logged_out(redis_client):
     for agent_id, since in ((1, 50.0), (2, 10.0), (3, 30.0)):
         presence.set_connecting(redis_client, agent_id, 8, "", now=0)
-        presence.set_ready(redis_client, agent_id, now=since)
+        presence.connected(redis_client, agent_id, now=since)
     presence.set_offline(redis_client, 2, now=60)
     assert presence.claim(redis_client, 8, 99, now=61, wait_seconds=0) == 3
     assert presence.get(redis_client, 3).attempt_id == 99
@@ -124,7 +124,7 @@ def test_claim_takes_longest_idle_and_skips_logged_out(redis_client):
 
 def test_claim_waits_for_an_agent_then_gives_up(redis_client):
     presence.set_connecting(redis_client, 1, 9, "", now=0)
-    timer = threading.Timer(0.05, presence.set_ready, args=(redis_client, 1, 1.0))
+    timer = threading.Timer(0.05, presence.connected, args=(redis_client, 1, 1.0))
     timer.start()
     assert presence.claim(redis_client, 9, 1, now=1, wait_seconds=1.0) == 1
     assert presence.claim(redis_client, 9, 2, now=2, wait_seconds=0.05) is None
@@ -253,3 +253,119 @@ def test_no_answer_moves_to_the_next_number_now_then_waits(session, codes):
     )
     # Both callable numbers tried once (references are off limits under vn-finance): wait.
     assert second.recorded.retry_at == NOW + timedelta(minutes=60)
+
+
+# --- review fixes: agent states, dial-time holds, callbacks ------------------------------
+
+
+def _on_call(r, agent_id=1, campaign_id=5, attempt_id=70):
+    presence.set_connecting(r, agent_id, campaign_id, "CAleg", now=0)
+    presence.connected(r, agent_id, now=1)
+    assert presence.claim(r, campaign_id, attempt_id, now=2, wait_seconds=0) == agent_id
+
+
+def test_repeated_agent_leg_callback_never_frees_an_agent_on_a_call(redis_client):
+    _on_call(redis_client)
+    assert presence.connected(redis_client, 1, now=3) is False  # a late duplicate
+    assert presence.get(redis_client, 1).state == "on_call"
+    assert redis_client.zcard(Keys.ready_agents(5)) == 0
+
+
+@pytest.mark.parametrize("order", ["end-then-code", "code-then-end"])
+def test_agent_is_ready_after_call_end_and_code_in_either_order(redis_client, order):
+    _on_call(redis_client)
+    if order == "end-then-code":
+        assert presence.call_ended(redis_client, 1, 70, now=3) == "wrap_up"
+        assert presence.disposed(redis_client, 1, 70, now=4) == "ready"
+    else:
+        assert presence.disposed(redis_client, 1, 70, now=3) == "on_call"
+        assert presence.call_ended(redis_client, 1, 70, now=4) == "ready"
+    assert presence.get(redis_client, 1).state == "ready"
+    assert redis_client.zscore(Keys.ready_agents(5), 1) == 4
+
+
+def test_events_for_another_attempt_do_not_move_the_agent(redis_client):
+    _on_call(redis_client)
+    assert presence.call_ended(redis_client, 1, 69, now=3) is None
+    assert presence.disposed(redis_client, 1, 69, now=3) is None
+    assert presence.release(redis_client, 1, 69, ready_since=3) is False
+    assert presence.get(redis_client, 1).state == "on_call"
+    assert presence.release(redis_client, 1, 70, ready_since=1) is True
+    assert presence.get(redis_client, 1).state == "ready"
+
+
+def _runtime(settings):
+    from dialer.runtime import Runtime
+
+    return Runtime(settings)
+
+
+@pytest.mark.parametrize(
+    ("hold", "rule"),
+    [("promise", "suppressed"), ("referral", "referred"), ("closed", "account_closed")],
+)
+def test_holds_set_after_the_build_are_checked_right_before_the_dial(
+    settings, session, redis_client, codes, hold, rule
+):
+    from dialer.campaigns.jobs import dial_entry
+    from dialer.campaigns.models import BlockedDial
+
+    rt = _runtime(settings)
+    acc = factories.account(session)
+    campaign = service.create_campaign(session, "c")
+    service.launch(session, campaign, rt.clock.now(), VN)
+    session.commit()
+    service.start_dialing(session, redis_client, campaign)
+    # Meanwhile another campaign's call changed the account.
+    if hold == "promise":
+        acc.suppressed_until = rt.clock.now().date() + timedelta(days=5)
+    elif hold == "referral":
+        session.add(Referral(account_id=acc.id, kind="dispute", state="open"))
+    else:
+        acc.status = "closed"
+    session.commit()
+    (entry_id,) = queue.pop_for_dialing(redis_client, campaign.id, 1, now=0)
+    assert dial_entry(rt, campaign.id, entry_id) == f"skipped: blocked by {rule}"
+    session.expire_all()
+    assert session.scalar(select(BlockedDial.rule)) == rule
+    assert session.get(CampaignEntry, entry_id).state == "done"
+    assert session.scalar(select(func.count(CallAttempt.id))) == 0
+    assert redis_client.get(Keys.account_lock(acc.id)) is None
+    assert redis_client.zcard(Keys.dialing(campaign.id)) == 0
+
+
+def test_a_repeated_job_leaves_the_calls_in_flight_marker_alone(
+    settings, session, redis_client, codes
+):
+    from dialer.campaigns.jobs import dial_entry
+
+    rt = _runtime(settings)
+    acc = factories.account(session)
+    campaign = service.create_campaign(session, "c")
+    session.commit()
+    campaign.state = "running"
+    session.add(CampaignEntry(campaign_id=campaign.id, account_id=acc.id, score=1, state="dialing"))
+    session.commit()
+    entry_id = session.scalar(select(CampaignEntry.id))
+    redis_client.zadd(Keys.dialing(campaign.id), {entry_id: 1.0})
+    assert dial_entry(rt, campaign.id, entry_id).startswith("skipped: entry is not queued")
+    assert redis_client.zcard(Keys.dialing(campaign.id)) == 1
+
+
+def test_a_dial_fulfils_a_due_callback(session, codes):
+    attempt, agent, entry = _connected_attempt(session)
+    at = NOW + timedelta(hours=1)
+    record_disposition(
+        session,
+        attempt,
+        DispositionInput("CAB", "agent", callback_at=at),
+        agent_id=agent.id,
+        now=NOW,
+        today=TODAY,
+    )
+    entry.state = "queued"
+    phone = session.get(Phone, attempt.phone_id)
+    start_attempt(session, entry, phone, NOW + timedelta(minutes=30))
+    assert session.scalar(select(Callback.state)) == "scheduled"  # not yet due
+    start_attempt(session, entry, phone, at)
+    assert session.scalar(select(Callback.state)) == "done"

@@ -34,7 +34,10 @@ def test_demo_headless_json(tmp_path):
         summary["calls_placed"]
         == summary["answered_human"] + sum(summary[k] for k in outcomes) + summary["errors"]
     )
-    assert summary["connected_to_agent"] + summary["abandoned"] == summary["answered_human"]
+    assert (
+        summary["connected_to_agent"] + summary["abandoned"] + summary["hung_up_before_agent"]
+        == summary["answered_human"]
+    )
     assert summary["consistency"] == {
         "connected_without_call_sid": 0,
         "promises_without_connected_call": 0,

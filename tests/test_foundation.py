@@ -83,3 +83,26 @@ def test_naive_datetime_is_refused(session):
 def test_redis_is_real(redis_client):
     redis_client.zadd("k", {"a": 1, "b": 2})
     assert redis_client.zpopmax("k") == [(b"b", 2.0)]
+
+
+def test_log_masking_covers_tracebacks():
+    import io
+    import logging
+
+    from dialer.privacy import MaskingFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskingFilter())
+    log = logging.getLogger("test.masking")
+    log.addHandler(handler)
+    try:
+        raise ValueError("duplicate key (number)=(+84901234567) national id 079123456789")
+    except ValueError:
+        log.exception("insert failed for 0901234567")
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert "ValueError" in text and "+84******567" in text
+    assert "+84901234567" not in text and "0901234567" not in text
+    assert "079123456789" not in text

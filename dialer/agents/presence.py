@@ -76,25 +76,88 @@ def set_agent_call(r: redis.Redis, agent_id: int, agent_call_sid: str) -> None:
     r.hset(Keys.agent(agent_id), "agent_call_sid", agent_call_sid)
 
 
-# Make an agent ready (after connecting, a call, or wrap-up) unless they went offline.
-_SET_READY = """
+# Every transition below checks the state it starts from, so a repeated or late callback
+# can never put an agent who is talking back into the ready set.
+
+# connecting -> ready: the agent's softphone answered and sits in their room.
+_CONNECTED = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'connecting' and state ~= 'wrap_up' and state ~= 'on_call' and state ~= 'ready' then
+if state == 'ready' then return 1 end
+if state ~= 'connecting' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'ready', 'attempt_id', '', 'disposed', '', 'since', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+"""
+
+# The agent's call ended: wrap-up, or straight back to ready if already disposed.
+_CALL_ENDED = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'on_call'
+   or redis.call('HGET', KEYS[1], 'attempt_id') ~= ARGV[3] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'state', 'ready', 'attempt_id', '', 'since', ARGV[2])
+if redis.call('HGET', KEYS[1], 'disposed') == ARGV[3] then
+  redis.call('HSET', KEYS[1], 'state', 'ready', 'attempt_id', '', 'disposed', '', 'since', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  return 2
+end
+redis.call('HSET', KEYS[1], 'state', 'wrap_up', 'since', ARGV[2])
+return 1
+"""
+
+# The agent recorded the call's action code: ready if the call is over, else remembered.
+_DISPOSED = """
+if redis.call('HGET', KEYS[1], 'attempt_id') ~= ARGV[3] then return 0 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'wrap_up' then
+  redis.call('HSET', KEYS[1], 'state', 'ready', 'attempt_id', '', 'disposed', '', 'since', ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+  return 2
+end
+if state == 'on_call' then
+  redis.call('HSET', KEYS[1], 'disposed', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# An agent claimed for a call that ended before the bridge goes back, keeping their place.
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'on_call'
+   or redis.call('HGET', KEYS[1], 'attempt_id') ~= ARGV[3] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'ready', 'attempt_id', '', 'disposed', '')
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
 
 
-def set_ready(r: redis.Redis, agent_id: int, now: float) -> bool:
-    """Put the agent in their campaign's ready set; False if they are not logged in."""
+def _transition(r: redis.Redis, script: str, agent_id: int, now: float, *args: object) -> int:
     campaign_id = _int(r.hget(Keys.agent(agent_id), "campaign_id"))
     if campaign_id is None:
-        return False
+        return 0
     keys = (Keys.agent(agent_id), Keys.ready_agents(campaign_id))
-    return bool(r.eval(_SET_READY, 2, *keys, agent_id, now))
+    return int(r.eval(script, 2, *keys, agent_id, now, *args))
+
+
+def connected(r: redis.Redis, agent_id: int, now: float) -> bool:
+    """The agent's leg answered: connecting -> ready. False if not logged in."""
+    return bool(_transition(r, _CONNECTED, agent_id, now))
+
+
+def call_ended(r: redis.Redis, agent_id: int, attempt_id: int, now: float) -> str | None:
+    """The customer left: 'wrap_up', or 'ready' when the code is already in; None if moot."""
+    return {1: "wrap_up", 2: "ready"}.get(_transition(r, _CALL_ENDED, agent_id, now, attempt_id))
+
+
+def disposed(r: redis.Redis, agent_id: int, attempt_id: int, now: float) -> str | None:
+    """The agent recorded the code: 'ready' after the call, 'on_call' during it."""
+    return {1: "on_call", 2: "ready"}.get(_transition(r, _DISPOSED, agent_id, now, attempt_id))
+
+
+def release(r: redis.Redis, agent_id: int, attempt_id: int, ready_since: float) -> bool:
+    """Give back an agent claimed for a call that ended before it was bridged."""
+    return bool(_transition(r, _RELEASE, agent_id, ready_since, attempt_id))
 
 
 # Mark a popped agent as on the call, only if still ready (they may have logged out).
@@ -102,7 +165,8 @@ _MARK_CLAIMED = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then
   return 0
 end
-redis.call('HSET', KEYS[1], 'state', 'on_call', 'attempt_id', ARGV[1], 'since', ARGV[2])
+redis.call('HSET', KEYS[1], 'state', 'on_call', 'attempt_id', ARGV[1], 'disposed', '',
+           'since', ARGV[2])
 return 1
 """
 
@@ -127,21 +191,6 @@ def claim(
         agent_id = int(popped[0][0])
         if r.eval(_MARK_CLAIMED, 1, Keys.agent(agent_id), attempt_id, now):
             return agent_id
-
-
-_WRAP_UP = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'on_call'
-   or redis.call('HGET', KEYS[1], 'attempt_id') ~= ARGV[1] then
-  return 0
-end
-redis.call('HSET', KEYS[1], 'state', 'wrap_up', 'since', ARGV[2])
-return 1
-"""
-
-
-def start_wrap_up(r: redis.Redis, agent_id: int, attempt_id: int, now: float) -> bool:
-    """The customer left the agent's conference: the agent now records the result."""
-    return bool(r.eval(_WRAP_UP, 1, Keys.agent(agent_id), attempt_id, now))
 
 
 def set_offline(r: redis.Redis, agent_id: int, now: float) -> AgentPresence:

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from dialer.agents import presence, service
 from dialer.agents.models import Agent
 from dialer.campaigns.models import CallAttempt
-from dialer.http import ApiError, current_runtime, json_body, require_token
+from dialer.http import ApiError, current_runtime, field, json_body, require_token
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
 
@@ -23,10 +23,10 @@ def create():
         with rt.db.begin() as s:
             agent = service.create_agent(
                 s,
-                body.get("username", ""),
-                body.get("name", ""),
-                body.get("endpoint"),
-                body.get("team"),
+                field(body, "username", str, required=True),
+                field(body, "name", str, required=True),
+                field(body, "endpoint", str),
+                field(body, "team", str),
             )
             out = {"id": agent.id, "username": agent.username, "endpoint": agent.endpoint}
     except service.AgentError as exc:
@@ -67,10 +67,7 @@ def show(agent_id: int):
 
 @bp.post("/<int:agent_id>/login")
 def login(agent_id: int):
-    body = json_body()
-    campaign_id = body.get("campaign_id")
-    if not isinstance(campaign_id, int):
-        raise ApiError("campaign_id (a number) is required")
+    campaign_id = field(json_body(), "campaign_id", int, required=True)
     try:
         state = service.login(current_runtime(), agent_id, campaign_id)
     except service.AgentError as exc:

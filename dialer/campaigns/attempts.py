@@ -21,6 +21,7 @@ from dialer.campaigns.compliance import (
 )
 from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry, DncNumber
 from dialer.campaigns.service import attempts_per_phone, callable_phones, local_day_start
+from dialer.outcomes.models import Callback, Referral
 from dialer.outcomes.service import Recorded, record_system_result
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.phones import phone_timezone
@@ -100,6 +101,21 @@ def compliance_verdict(
     return check(get_profile(campaign.compliance_profile), facts)
 
 
+def account_hold(session: Session, account: Account, today: date) -> Verdict | None:
+    """Why the account must not be called at all now (re-checked right before each dial,
+    since another campaign may have recorded a promise, a dispute or a referral)."""
+    if account.status != "active":
+        return Verdict(False, "account_closed", f"account is {account.status}")
+    if account.suppressed_until is not None and account.suppressed_until >= today:
+        return Verdict(False, "suppressed", f"no calls until {account.suppressed_until}")
+    kind = session.scalar(
+        select(Referral.kind).where(Referral.account_id == account.id, Referral.state == "open")
+    )
+    if kind is not None:
+        return Verdict(False, "referred", f"referred to {kind}")
+    return None
+
+
 def record_block(
     session: Session, entry: CampaignEntry, phone: Phone | None, verdict: Verdict, now: datetime
 ) -> None:
@@ -131,6 +147,16 @@ def start_attempt(
         created_at=now,
     )
     session.add(attempt)
+    # A callback is fulfilled by the first dial at or after its time.
+    session.execute(
+        update(Callback)
+        .where(
+            Callback.account_id == entry.account_id,
+            Callback.state == "scheduled",
+            Callback.due_at <= now,
+        )
+        .values(state="done")
+    )
     session.flush()
     return attempt
 
@@ -143,13 +169,43 @@ def advance_status(attempt: CallAttempt, status: str) -> None:
         attempt.status = status
 
 
-def mark_answered(attempt: CallAttempt, answered_by: str | None, now: datetime) -> str:
-    """The voice webhook fired: a person or a machine answered. Returns human | machine."""
+def mark_answered(
+    session: Session, attempt_id: int, answered_by: str | None, call_sid: str, now: datetime
+) -> str | None:
+    """The voice webhook fired. Returns 'human' or 'machine' for the first delivery only
+    (None for a repeat), so exactly one delivery goes on to claim an agent."""
+    kind = "machine" if answered_by in MACHINE_ANSWERS else "human"
+    values: dict[str, object] = {"answered_at": now, "answered_by": answered_by}
+    if kind == "machine":
+        values["result"] = "machine"
+    first = session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.id == attempt_id, CallAttempt.answered_at.is_(None))
+        .values(**values)
+    )
+    attempt = session.get_one(CallAttempt, attempt_id)
+    session.refresh(attempt)
+    attempt.call_sid = attempt.call_sid or call_sid
     advance_status(attempt, "in-progress")
-    attempt.answered_by = answered_by
-    if attempt.answered_at is None:
-        attempt.answered_at = now
-    return "machine" if answered_by in MACHINE_ANSWERS else "human"
+    return kind if first.rowcount == 1 else None
+
+
+def record_bridge(session: Session, attempt_id: int, agent_id: int | None, now: datetime) -> bool:
+    """Record the claim's outcome (bridged to agent_id, or abandoned when None), unless the
+    call ended meanwhile: False then, and a claimed agent must be given back."""
+    values: dict[str, object] = {"result": "abandoned"}
+    if agent_id is not None:
+        values = {"result": "human", "agent_id": agent_id, "connected_at": now}
+    done = session.execute(
+        update(CallAttempt)
+        .where(
+            CallAttempt.id == attempt_id,
+            CallAttempt.ended_at.is_(None),
+            CallAttempt.result.is_(None),
+        )
+        .values(**values)
+    )
+    return done.rowcount == 1
 
 
 @dataclass(frozen=True)
@@ -160,7 +216,6 @@ class Ended:
     account_id: int
     agent_id: int | None
     recorded: Recorded | None  # the system result's action code, when no agent took it
-    disposed: bool = False  # the agent already recorded an action code during the call
 
 
 def end_attempt(
@@ -173,16 +228,24 @@ def end_attempt(
 ) -> Ended | None:
     """A final status arrived; set the result and, without an agent, the system action code.
 
-    Returns None when the attempt had already ended (a repeated callback).
+    Returns None when the attempt had already ended (a repeated or concurrent callback).
     """
-    if attempt.ended_at is not None:
+    # Conditional, so two deliveries of the final status cannot both apply it.
+    first = session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.id == attempt.id, CallAttempt.ended_at.is_(None))
+        .values(ended_at=now, status=status, duration_seconds=duration)
+    )
+    session.refresh(attempt)  # the voice webhook may have just recorded the bridge
+    if first.rowcount != 1:
         return None
-    attempt.status = status
-    attempt.ended_at = now
-    attempt.duration_seconds = duration
     if attempt.result is None:
-        # "completed" with no answer handled by us means our voice webhook never ran.
-        attempt.result = STATUS_RESULTS.get(status, "error")
+        if attempt.answered_at is not None:
+            # Answered, but the customer hung up before we bridged or abandoned.
+            attempt.result = "hung_up"
+        else:
+            # "completed" without our voice webhook having run: our side failed.
+            attempt.result = STATUS_RESULTS.get(status, "error")
     recorded = None
     if attempt.agent_id is None:
         # Nobody will disposition this call: the system records its result now.
@@ -198,5 +261,4 @@ def end_attempt(
         account_id=attempt.account_id,
         agent_id=attempt.agent_id,
         recorded=recorded,
-        disposed=recorded is None and attempt.action_code is not None,
     )

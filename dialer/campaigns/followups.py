@@ -10,13 +10,18 @@ from dialer.campaigns import queue
 from dialer.campaigns.attempts import Ended
 from dialer.campaigns.service import requeue
 from dialer.outcomes.service import Recorded
-from dialer.redis import Keys
+from dialer.redis import Keys, release_lock
 from dialer.runtime import Runtime
 
 
 def local_today(rt: Runtime) -> date:
     """Today's date at the collections centre (promise dates, daily limits)."""
     return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
+
+
+def lock_owner(campaign_id: int, entry_id: int) -> str:
+    """The value an account lock holds: which campaign entry is calling the account."""
+    return f"{campaign_id}:{entry_id}"
 
 
 def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:
@@ -27,13 +32,12 @@ def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:
 def after_end(rt: Runtime, ended: Ended) -> None:
     """The call is over: free the account, stop counting it, and move the agent on."""
     r = rt.redis
-    r.delete(Keys.account_lock(ended.account_id))
+    release_lock(
+        r, Keys.account_lock(ended.account_id), lock_owner(ended.campaign_id, ended.entry_id)
+    )
     queue.done_dialing(r, ended.campaign_id, ended.entry_id)
     if ended.agent_id is not None:
-        if ended.disposed:  # the result is in already: straight back to ready
-            presence.set_ready(r, ended.agent_id, rt.now_ts())
-        else:
-            presence.start_wrap_up(r, ended.agent_id, ended.attempt_id, rt.now_ts())
+        presence.call_ended(r, ended.agent_id, ended.attempt_id, rt.now_ts())
     if ended.recorded is not None:
         after_disposition(rt, ended.recorded)
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 import redis
 from sqlalchemy import case, exists, func, insert, not_, or_, select
 from sqlalchemy.orm import Session
@@ -81,6 +82,17 @@ def validate_filters(filters: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _e164_caller_id(raw: str) -> str:
+    """A caller ID must be a real number in E.164: regulators require a callable one."""
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise CampaignError(f"caller ID {raw!r} is not a valid number in +E.164 form")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def create_campaign(
     session: Session,
     name: str,
@@ -104,6 +116,8 @@ def create_campaign(
         raise CampaignError(str(exc)) from None
     if max_attempts_per_entry < 1:
         raise CampaignError("max attempts per entry must be at least 1")
+    if caller_id is not None:
+        caller_id = _e164_caller_id(caller_id)
     campaign = Campaign(
         name=name.strip(),
         filters=validate_filters(filters or {}),
@@ -277,6 +291,23 @@ def stop(
     r.hdel(Keys.running_campaigns(), campaign.id)
 
 
+def pause(session: Session, r: redis.Redis, campaign: Campaign) -> None:
+    """Stop starting calls; the queue stays as it is for resume."""
+    if campaign.state != "running":
+        raise CampaignError(f"campaign {campaign.id} is {campaign.state}, not running")
+    campaign.state = "paused"
+    session.flush()
+    r.hdel(Keys.running_campaigns(), campaign.id)
+
+
+def resume(session: Session, r: redis.Redis, campaign: Campaign) -> None:
+    if campaign.state != "paused":
+        raise CampaignError(f"campaign {campaign.id} is {campaign.state}, not paused")
+    campaign.state = "running"
+    session.flush()
+    r.hset(Keys.running_campaigns(), campaign.id, campaign.dial_mode)
+
+
 def requeue(
     r: redis.Redis,
     campaign_id: int,
@@ -321,7 +352,8 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
         ).all()
     )
     sizes = queue.sizes(r, campaign.id)
-    live = results.get("human", 0) + results.get("abandoned", 0)
+    # Live answers: bridged, abandoned, or hung up before either could happen.
+    live = results.get("human", 0) + results.get("abandoned", 0) + results.get("hung_up", 0)
     abandoned = results.get("abandoned", 0)
     return {
         "id": campaign.id,
@@ -343,6 +375,7 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
         # Our side failed (webhook error) or the call was canceled before it rang.
         "errors": results.get("error", 0) + results.get("canceled", 0),
         "abandoned": abandoned,
+        "hung_up_before_agent": results.get("hung_up", 0),
         "abandon_rate": round(abandoned / live, 4) if live else 0.0,
     }
 

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify
 
 from dialer.campaigns import service
 from dialer.campaigns.models import Campaign
-from dialer.http import ApiError, current_runtime, json_body, require_token
+from dialer.http import ApiError, current_runtime, field, json_body, require_token
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 bp.before_request(require_token)
@@ -27,12 +27,12 @@ def create():
         with rt.db.begin() as s:
             campaign = service.create_campaign(
                 s,
-                body.get("name", ""),
-                filters=body.get("filters") or {},
-                dial_mode=body.get("dial_mode", "progressive"),
-                compliance_profile=body.get("compliance_profile", "vn-finance"),
-                max_attempts_per_entry=body.get("max_attempts_per_entry", 3),
-                caller_id=body.get("caller_id"),
+                field(body, "name", str, required=True),
+                filters=field(body, "filters", dict, {}),
+                dial_mode=field(body, "dial_mode", str, "progressive"),
+                compliance_profile=field(body, "compliance_profile", str, "vn-finance"),
+                max_attempts_per_entry=field(body, "max_attempts_per_entry", int, 3),
+                caller_id=field(body, "caller_id", str),
             )
             out = {"id": campaign.id, "state": campaign.state}
     except service.CampaignError as exc:

@@ -348,6 +348,7 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
             "errors": st["errors"],
             "connected_to_agent": st["connected_to_agent"],
             "abandoned": st["abandoned"],
+            "hung_up_before_agent": st["hung_up_before_agent"],
             "abandon_rate": st["abandon_rate"],
             "promises": promises,
             "promised_amount": int(promised),

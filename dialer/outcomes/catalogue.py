@@ -26,7 +26,8 @@ SYSTEM_RESULT_CODES = {
     "abandoned": "NKP",
     "canceled": "NKP",
     "failed": "NAB",
-    "error": "NKP",  # our side failed (webhook error): try again later
+    "error": "NKP",  # our side failed (webhook error, carrier error): try again later
+    "hung_up": "HUP",  # answered, then hung up before an agent was connected
 }
 
 

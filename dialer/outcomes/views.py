@@ -84,12 +84,11 @@ def dispose(attempt_id: int):
                 now=rt.clock.now(),
                 today=followups.local_today(rt),
             )
-            call_over = attempt.ended_at is not None
     except DispositionError as exc:
         raise ApiError("the disposition was refused", 422, exc.problems) from None
     followups.after_disposition(rt, recorded)
-    if call_over:
-        presence.set_ready(rt.redis, agent_id, rt.now_ts())
+    # Ready now if the call is over; otherwise as soon as it ends (decided in Redis, atomically).
+    presence.disposed(rt.redis, agent_id, attempt_id, rt.now_ts())
     return jsonify(
         {
             "disposition_id": recorded.disposition_id,

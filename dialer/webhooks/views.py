@@ -7,6 +7,7 @@ SQL changes commit first; Redis follow-ups run after.
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Response, request
 
@@ -38,19 +39,17 @@ def voice() -> Response:
     rt = current_runtime()
     attempt_id = _id_arg("attempt")
     call_sid = request.form.get("CallSid", "")
-    now = rt.clock.now()
     with rt.db.begin() as s:
-        attempt = s.get(CallAttempt, attempt_id) if attempt_id else None
-        if attempt is None:
+        if attempt_id is None or s.get(CallAttempt, attempt_id) is None:
             log.warning("voice callback for unknown attempt %r (%s)", attempt_id, call_sid)
             return _xml(twiml.hangup())
-        attempt.call_sid = attempt.call_sid or call_sid
-        if attempt.result is not None:  # a repeated callback: answer as the first time
-            return _xml(_repeat_answer(rt, attempt))
-        kind = attempts.mark_answered(attempt, request.form.get("AnsweredBy"), now)
-        if kind == "machine":
-            attempt.result = "machine"
+        kind = attempts.mark_answered(
+            s, attempt_id, request.form.get("AnsweredBy"), call_sid, rt.clock.now()
+        )
+        attempt = s.get_one(CallAttempt, attempt_id)
         campaign_id, entry_id = attempt.campaign_id, attempt.entry_id
+    if kind is None:  # a repeated delivery: answer as the first one did
+        return _xml(_repeat_answer(rt, attempt_id))
     if kind == "machine":
         followups.after_answer(rt, campaign_id, entry_id)
         return _xml(twiml.hangup())
@@ -58,17 +57,16 @@ def voice() -> Response:
     # Claim outside any SQL transaction: waiting must not hold a database lock. The call
     # stops counting as in flight only once it holds its agent, or the pacer would see
     # that agent as free for a moment and dial for them again.
+    ready_since = rt.now_ts()
     wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
-    agent_id = presence.claim(rt.redis, campaign_id, attempt_id, rt.now_ts(), wait)
+    agent_id = presence.claim(rt.redis, campaign_id, attempt_id, ready_since, wait)
     followups.after_answer(rt, campaign_id, entry_id)
     with rt.db.begin() as s:
-        attempt = s.get_one(CallAttempt, attempt_id)
-        if agent_id is None:
-            attempt.result = "abandoned"
-        else:
-            attempt.result = "human"
-            attempt.agent_id = agent_id
-            attempt.connected_at = rt.clock.now()
+        recorded = attempts.record_bridge(s, attempt_id, agent_id, rt.clock.now())
+    if not recorded:  # the customer hung up while we looked for an agent
+        if agent_id is not None:
+            presence.release(rt.redis, agent_id, attempt_id, ready_since)
+        return _xml(twiml.hangup())
     if agent_id is None:
         log.info("attempt %s abandoned: no agent free in time", attempt_id)
         return _xml(twiml.abandon())
@@ -79,7 +77,17 @@ def _dial_action_url(rt: Runtime, attempt_id: int) -> str:
     return f"{rt.settings.webhook_base}/twilio/dial-action?attempt={attempt_id}"
 
 
-def _repeat_answer(rt: Runtime, attempt: CallAttempt) -> str:
+def _repeat_answer(rt: Runtime, attempt_id: int) -> str:
+    """The TwiML the first delivery gave, once it has decided (it may still be claiming)."""
+    deadline = time.monotonic() + rt.clock.real_seconds(rt.settings.agent_claim_timeout) + 2
+    while True:
+        with rt.db.session() as s:
+            attempt = s.get_one(CallAttempt, attempt_id)
+        if attempt.result is not None or attempt.ended_at is not None:
+            break
+        if time.monotonic() > deadline:
+            return twiml.hangup()
+        time.sleep(0.02)
     if attempt.result == "human" and attempt.agent_id is not None and attempt.ended_at is None:
         return twiml.customer_joins_agent(attempt.agent_id, _dial_action_url(rt, attempt.id))
     if attempt.result == "abandoned":
@@ -133,9 +141,11 @@ def agent_leg() -> Response:
     agent_id = _id_arg("agent")
     if agent_id is None:
         return _xml(twiml.hangup())
-    if not presence.set_ready(rt.redis, agent_id, rt.now_ts()):
+    if presence.get(rt.redis, agent_id).state == "offline":
         log.warning("agent %s answered but is not logged in; hanging up", agent_id)
         return _xml(twiml.hangup())
+    # A repeated delivery (agent already ready or talking) must not change their state.
+    presence.connected(rt.redis, agent_id, rt.now_ts())
     return _xml(twiml.agent_joins_room(agent_id))
 
 
