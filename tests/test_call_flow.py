@@ -353,3 +353,15 @@ def test_agent_login_needs_a_numeric_campaign(stack: Stack):
         "error"
     ]
     assert "campaign_id must be a whole number" in error
+
+
+def test_campaign_pause_resume_stop_through_the_api(stack: Stack):
+    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "lifecycle"})["id"]
+    assert "not running" in stack.api("POST", f"/api/campaigns/{cid}/pause", 409)["error"]
+    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    assert stack.api("POST", f"/api/campaigns/{cid}/pause")["state"] == "paused"
+    assert stack.rt.redis.hget(Keys.running_campaigns(), cid) is None
+    assert stack.api("POST", f"/api/campaigns/{cid}/resume")["state"] == "running"
+    assert stack.rt.redis.hget(Keys.running_campaigns(), cid) == b"progressive"
+    assert stack.api("POST", f"/api/campaigns/{cid}/stop")["state"] == "stopped"
+    assert stack.api("GET", f"/api/campaigns/{cid}")["state"] == "stopped"

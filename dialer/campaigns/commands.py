@@ -87,13 +87,32 @@ def launch(campaign_id: int) -> None:
 @click.argument("campaign_id", type=int)
 def stop(campaign_id: int) -> None:
     """Stop dialing; calls in progress finish normally."""
+    now = get_runtime().clock.now()
+    _change_state(campaign_id, lambda s, r, c: service.stop(s, r, c, now), "stopped")
+
+
+@campaign.command("pause")
+@click.argument("campaign_id", type=int)
+def pause(campaign_id: int) -> None:
+    """Stop starting calls; the queue is kept for resume."""
+    _change_state(campaign_id, service.pause, "paused")
+
+
+@campaign.command("resume")
+@click.argument("campaign_id", type=int)
+def resume(campaign_id: int) -> None:
+    """Start calling again after a pause (yours, or after repeated carrier errors)."""
+    _change_state(campaign_id, service.resume, "running")
+
+
+def _change_state(campaign_id: int, change, state: str) -> None:
     rt = get_runtime()
     try:
         with rt.db.begin() as s:
-            service.stop(s, rt.redis, _load(s, campaign_id), rt.clock.now())
+            change(s, rt.redis, _load(s, campaign_id))
     except service.CampaignError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Campaign {campaign_id} stopped.")
+    click.echo(f"Campaign {campaign_id} {state}.")
 
 
 @campaign.command("status")

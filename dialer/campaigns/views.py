@@ -56,13 +56,28 @@ def launch(campaign_id: int):
 
 @bp.post("/<int:campaign_id>/stop")
 def stop(campaign_id: int):
+    now = current_runtime().clock.now()
+    return _change_state(campaign_id, lambda s, r, c: service.stop(s, r, c, now), "stopped")
+
+
+@bp.post("/<int:campaign_id>/pause")
+def pause(campaign_id: int):
+    return _change_state(campaign_id, service.pause, "paused")
+
+
+@bp.post("/<int:campaign_id>/resume")
+def resume(campaign_id: int):
+    return _change_state(campaign_id, service.resume, "running")
+
+
+def _change_state(campaign_id: int, change, state: str):
     rt = current_runtime()
     try:
         with rt.db.begin() as s:
-            service.stop(s, rt.redis, _get(s, campaign_id), rt.clock.now())
+            change(s, rt.redis, _get(s, campaign_id))
     except service.CampaignError as exc:
         raise ApiError(str(exc), 409) from None
-    return jsonify({"id": campaign_id, "state": "stopped"})
+    return jsonify({"id": campaign_id, "state": state})
 
 
 @bp.get("/<int:campaign_id>")

@@ -1,0 +1,58 @@
+"""The `dialer` command for campaigns and agents, against the real database and Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from dialer.cli import main
+from dialer.outcomes.catalogue import seed_default_codes
+from dialer.redis import redis_url
+from dialer.runtime import reset_runtime
+from tests import factories
+
+
+@pytest.fixture
+def cli(settings, db, redis_client, monkeypatch):
+    for name, value in {
+        "DIALER_HOME": str(settings.home),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url(settings),
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    with db.begin() as s:
+        seed_default_codes(s)
+        for dpd in (10, 45, 100):
+            factories.account(s, dpd=dpd, phones=((f"+8490100{dpd:04d}", "mobile"),))
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+    reset_runtime()
+
+
+def test_campaign_lifecycle_from_the_cli(cli):
+    created = cli("campaign", "create", "B2 sáng", "--dpd-min", "31", "--json")
+    assert created.exit_code == 0, created.output
+    cid = json.loads(created.output)["id"]
+    launched = cli("campaign", "launch", str(cid))
+    assert "running with 2 accounts queued" in launched.output
+    status = json.loads(cli("campaign", "status", str(cid), "--json").output)
+    assert (status["state"], status["entries"], status["queued"]) == ("running", 2, 2)
+    assert "paused" in cli("campaign", "pause", str(cid)).output
+    assert "running" in cli("campaign", "resume", str(cid)).output
+    assert "stopped" in cli("campaign", "stop", str(cid)).output
+    text = cli("campaign", "status", str(cid)).output
+    assert "stopped" in text and "entries 2" in text
+
+
+def test_cli_errors_are_clear(cli):
+    missing = cli("campaign", "status", "999")
+    assert missing.exit_code == 1 and "no campaign 999" in missing.output
+    bad = cli("campaign", "create", "x", "--profile", "mars")
+    assert bad.exit_code == 1 and "unknown compliance profile" in bad.output
+    twice = cli("agent", "create", "lan", "--name", "Trần Thị Lan")
+    assert twice.exit_code == 0
+    again = cli("agent", "create", "lan", "--name", "Lan")
+    assert again.exit_code == 1 and "exists already" in again.output
