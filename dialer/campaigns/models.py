@@ -46,7 +46,7 @@ class CampaignEntry(Base):
     score_components: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_result: Mapped[str | None] = mapped_column(String(16))
+    last_result: Mapped[str | None] = mapped_column(String(64))  # action code or why closed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

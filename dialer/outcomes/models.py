@@ -88,7 +88,7 @@ class Referral(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     disposition_id: Mapped[int | None] = mapped_column(ForeignKey("dispositions.id"))
     kind: Mapped[str] = mapped_column(String(16))  # field | restructuring | legal | dispute
-    reason: Mapped[str | None] = mapped_column(String(500))
+    reason: Mapped[str | None] = mapped_column(String(2000))  # the agent's note, or the code
     referred_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     state: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -101,7 +101,7 @@ def upgrade() -> None:
         sa.Column("score_components", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_result", sa.String(length=16), nullable=True),
+        sa.Column("last_result", sa.String(length=64), nullable=True),
         sa.Column("created_at", dialer.db.UTCDateTime(), nullable=False),
         sa.Column("updated_at", dialer.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -346,7 +346,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=False),
         sa.Column("disposition_id", sa.Integer(), nullable=True),
         sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("reason", sa.String(length=2000), nullable=True),
         sa.Column("referred_by", sa.Integer(), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("created_at", dialer.db.UTCDateTime(), nullable=False),
