@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from dialer.campaigns import queue
 from dialer.campaigns.compliance import Profile, get_profile, may_call_relation
 from dialer.campaigns.models import (
-    CAMPAIGN_STATES,
     DIAL_MODES,
     BlockedDial,
     CallAttempt,
@@ -277,35 +276,41 @@ def start_dialing(session: Session, r: redis.Redis, campaign: Campaign) -> int:
     return loaded
 
 
-def stop(
-    session: Session, r: redis.Redis, campaign: Campaign, now: datetime, state: str = "stopped"
+def _move(
+    session: Session,
+    r: redis.Redis,
+    campaign: Campaign,
+    from_states: tuple[str, ...],
+    to_state: str,
+    ended_at: datetime | None = None,
 ) -> None:
-    """Stop dialing: pacers drop it; calls in flight finish on their own."""
-    if state not in CAMPAIGN_STATES:
-        raise CampaignError(f"unknown state {state!r}")
-    if campaign.state not in ("running", "paused"):
-        raise CampaignError(f"campaign {campaign.id} is {campaign.state}, not running")
-    campaign.state = state
-    campaign.ended_at = now
+    """Change a campaign's state and tell the pacers whether to dial it."""
+    if campaign.state not in from_states:
+        raise CampaignError(
+            f"campaign {campaign.id} is {campaign.state}, not {' or '.join(from_states)}"
+        )
+    campaign.state = to_state
+    if ended_at is not None:
+        campaign.ended_at = ended_at
     session.flush()
-    r.hdel(Keys.running_campaigns(), campaign.id)
+    if to_state == "running":
+        r.hset(Keys.running_campaigns(), campaign.id, campaign.dial_mode)
+    else:
+        r.hdel(Keys.running_campaigns(), campaign.id)
+
+
+def stop(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) -> None:
+    """Stop dialing: pacers drop it; calls in flight finish on their own."""
+    _move(session, r, campaign, ("running", "paused"), "stopped", ended_at=now)
 
 
 def pause(session: Session, r: redis.Redis, campaign: Campaign) -> None:
     """Stop starting calls; the queue stays as it is for resume."""
-    if campaign.state != "running":
-        raise CampaignError(f"campaign {campaign.id} is {campaign.state}, not running")
-    campaign.state = "paused"
-    session.flush()
-    r.hdel(Keys.running_campaigns(), campaign.id)
+    _move(session, r, campaign, ("running",), "paused")
 
 
 def resume(session: Session, r: redis.Redis, campaign: Campaign) -> None:
-    if campaign.state != "paused":
-        raise CampaignError(f"campaign {campaign.id} is {campaign.state}, not paused")
-    campaign.state = "running"
-    session.flush()
-    r.hset(Keys.running_campaigns(), campaign.id, campaign.dial_mode)
+    _move(session, r, campaign, ("paused",), "running")
 
 
 def requeue(
