@@ -64,13 +64,6 @@ class Settings:
     rq_queue: str = "dialer"
 
     @property
-    def sqlite_path(self) -> Path | None:
-        prefix = "sqlite:///"
-        if self.database_url.startswith(prefix):
-            return Path(self.database_url[len(prefix) :])
-        return None
-
-    @property
     def webhook_base(self) -> str:
         return self.public_url.rstrip("/")
 

@@ -193,8 +193,3 @@ class Keys:
     def carrier_errors(campaign_id: int) -> str:
         """Carrier errors in a row for the campaign (reset by a call placed)."""
         return f"{PREFIX}:campaign:{campaign_id}:carrier-errors"
-
-    @staticmethod
-    def stats(campaign_id: int) -> str:
-        """Hash of live counters for the pacer's snapshot."""
-        return f"{PREFIX}:campaign:{campaign_id}:stats"

@@ -12,7 +12,6 @@ from dialer.db import Base, UTCDateTime, utcnow
 
 CAMPAIGN_STATES = ("draft", "running", "paused", "stopped", "completed")
 DIAL_MODES = ("preview", "progressive", "predictive", "ivr")
-ENTRY_STATES = ("queued", "dialing", "done")
 
 
 class Campaign(Base):

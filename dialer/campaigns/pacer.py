@@ -23,9 +23,8 @@ log = logging.getLogger(__name__)
 STALE_DIALING_SECONDS = 300
 
 
-def snapshot(rt: Runtime, campaign_id: int) -> PacingSnapshot:
+def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int]) -> PacingSnapshot:
     agents = presence.counts(rt.redis, campaign_id)
-    sizes = queue.sizes(rt.redis, campaign_id)
     return PacingSnapshot(
         agents_ready=agents["ready"],
         agents_busy=agents["on_call"] + agents["wrap_up"],
@@ -48,9 +47,9 @@ def _return_stale(rt: Runtime, campaign_id: int, now: float) -> None:
     log.warning("campaign %s: %d entries came back from dead workers", campaign_id, len(stale))
 
 
-def _complete_if_done(rt: Runtime, campaign_id: int) -> bool:
+def _complete_if_done(rt: Runtime, campaign_id: int, sizes: dict[str, int]) -> bool:
     """A campaign with nothing left to dial or to disposition is completed."""
-    if any(queue.sizes(rt.redis, campaign_id).values()):
+    if any(sizes.values()):
         return False
     with rt.db.begin() as s:
         open_entries = s.scalar(
@@ -76,7 +75,8 @@ def tick(rt: Runtime) -> dict[int, int]:
         campaign_id, mode = int(raw_id), raw_mode.decode()
         queue.promote_due(rt.redis, campaign_id, now)
         _return_stale(rt, campaign_id, now)
-        n = calls_to_start(mode, snapshot(rt, campaign_id))
+        sizes = queue.sizes(rt.redis, campaign_id)
+        n = calls_to_start(mode, snapshot(rt, campaign_id, sizes))
         entry_ids = queue.pop_for_dialing(rt.redis, campaign_id, n, now)
         for entry_id in entry_ids:
             rt.queue.enqueue(
@@ -89,7 +89,7 @@ def tick(rt: Runtime) -> dict[int, int]:
             )
         started[campaign_id] = len(entry_ids)
         if not entry_ids:
-            _complete_if_done(rt, campaign_id)
+            _complete_if_done(rt, campaign_id, sizes)
     return started
 
 

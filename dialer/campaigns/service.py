@@ -198,7 +198,6 @@ def _eligible_accounts(campaign: Campaign, now: datetime, today: date, tz: str):
 @dataclass(frozen=True)
 class BuildResult:
     entries: int
-    queued: int
 
 
 def build_entries(session: Session, campaign: Campaign, now: datetime, tz: str) -> BuildResult:
@@ -237,7 +236,7 @@ def build_entries(session: Session, campaign: Campaign, now: datetime, tz: str) 
     for i in range(0, len(rows), INSERT_CHUNK):
         session.execute(insert(CampaignEntry), rows[i : i + INSERT_CHUNK])
     session.flush()
-    return BuildResult(entries=len(rows), queued=len(rows))
+    return BuildResult(entries=len(rows))
 
 
 def _aware(value: datetime) -> datetime:
@@ -383,8 +382,3 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
         "hung_up_before_agent": results.get("hung_up", 0),
         "abandon_rate": round(abandoned / live, 4) if live else 0.0,
     }
-
-
-def is_idle(r: redis.Redis, campaign_id: int) -> bool:
-    """Nothing queued, waiting for retry or in flight."""
-    return not any(queue.sizes(r, campaign_id).values())

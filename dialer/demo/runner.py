@@ -63,7 +63,6 @@ class Process:
 @dataclass
 class Demo:
     options: DemoOptions
-    base_settings: Settings
     processes: list[Process] = field(default_factory=list)
 
     def say(self, text: str) -> None:
@@ -139,7 +138,7 @@ def run_demo(
     before_shutdown: Callable[[dict[str, Any], str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the demo; before_shutdown(summary, console_url) runs while everything is still up."""
-    demo = Demo(options, base_settings)
+    demo = Demo(options)
     home = base_settings.home / "demo"
     # A fresh demo every time: stop a previous run's embedded Redis, then start clean.
     old = load_settings({"DIALER_HOME": str(home)})
