@@ -19,6 +19,9 @@ from dialer.config import Settings, load_settings
 from dialer.db import Base, Database, get_database, upgrade
 from dialer.redis import get_redis, stop_embedded
 
+# The mock carrier fixtures (mock, hooks, client, carrier, mock_settings) for every test module.
+pytest_plugins = ["tests.mock_support"]
+
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:

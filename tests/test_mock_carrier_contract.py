@@ -20,6 +20,7 @@ import requests
 
 from dialer.clock import Clock
 from dialer.telephony.mock import MockCarrier, Population
+from dialer.telephony.mock.policy import Limits
 from dialer.telephony.mock.testing import WebhookRecorder
 
 OAI_PATH = Path(__file__).resolve().parents[2] / "shared" / "twilio-oai" / "twilio_api_v2010.json"
@@ -243,3 +244,30 @@ def test_auth_error_matches_twilio_error_shape(running):
     assert response.status_code == 401
     check(response.json(), ERROR_SCHEMA)
     assert response.json()["code"] == 20003
+
+
+def test_limit_errors_and_queued_calls_match_the_contract(oai, running):
+    base, carrier, _ = running
+    call = {"From": "+842873000000", "Twiml": "<Response><Hangup/></Response>"}
+    carrier.set_limits({"allowed_countries": ["VN"]})
+    try:
+        refused = api(base, "POST", "/Calls.json", data={**call, "To": "+14155550100"})
+        assert refused.status_code == 400 and refused.json()["code"] == 21215
+        check(refused.json(), ERROR_SCHEMA)
+        carrier.set_limits({"cps": 0.01, "max_queue_seconds": 150})
+        first = api(base, "POST", "/Calls.json", data={**call, "To": "+84901234001"})
+        queued = api(base, "POST", "/Calls.json", data={**call, "To": "+84901234002"})
+        assert first.status_code == queued.status_code == 201
+        check(queued.json(), component(oai, "api.v2010.account.call"))
+        assert queued.json()["status"] == "queued" and int(queued.json()["queue_time"]) > 90_000
+        full = api(base, "POST", "/Calls.json", data={**call, "To": "+84901234003"})
+        assert full.status_code == 429 and full.json()["code"] == 22005
+        check(full.json(), ERROR_SCHEMA)
+        carrier.set_limits({"cps": 1, "cps_mode": "reject"})
+        api(base, "POST", "/Calls.json", data={**call, "To": "+84901234004"})
+        busy = api(base, "POST", "/Calls.json", data={**call, "To": "+84901234005"})
+        assert busy.status_code == 429 and busy.json()["code"] == 20429
+        check(busy.json(), ERROR_SCHEMA)
+        api(base, "POST", f"/Calls/{queued.json()['sid']}.json", data={"Status": "canceled"})
+    finally:
+        carrier.set_limits(Limits().to_dict())

@@ -14,6 +14,15 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from dialer.telephony.mock.delivery import Dispatcher, compute_signature, url_with_query
+from dialer.telephony.mock.errors import TwilioApiError
+from dialer.telephony.mock.policy import (
+    NO_FAULT,
+    CallRateGate,
+    Faults,
+    Limits,
+    geo_permission_error,
+    plan_fault,
+)
 from dialer.telephony.mock.population import (
     NumberOverride,
     Population,
@@ -254,3 +263,68 @@ def test_dispatcher_keeps_per_key_order_and_runs_keys_in_parallel():
     assert seen == {"a": list(range(30)), "b": list(range(30))}
     dispatcher.shutdown()
     assert dispatcher.submit("a", job("a", 99)) is False
+
+
+# ------------------------------------------------------------------ policy --
+def test_limits_and_faults_validate_and_merge():
+    limits = Limits.from_dict({"cps": 1, "allowed_countries": ["vn", "VN", "la"]})
+    assert limits.allowed_countries == ("LA", "VN") and limits.cps == 1.0
+    merged = Limits.from_dict({"cps_mode": "reject"}, limits)
+    assert merged.cps == 1.0 and merged.cps_mode == "reject"
+    assert Limits.from_dict(merged.to_dict()) == merged
+    for bad, message in (
+        ({"cps": 0}, "limits.cps must be"),
+        ({"cps": True}, "limits.cps must be a number"),
+        ({"allowed_countries": "VN"}, "list of ISO country codes"),
+        ({"max_active_calls": 0}, "limits.max_active_calls"),
+        ("cps=1", "limits must be a JSON object"),
+    ):
+        with pytest.raises(ScenarioError, match=message):
+            Limits.from_dict(bad)
+    assert Faults.from_dict({"kinds": ["status-callback"]}).kinds == ("status-callback",)
+    with pytest.raises(ScenarioError, match=r"faults\.delay"):
+        Faults.from_dict({"delay": -0.1})
+
+
+def test_fault_plans_are_repeatable_and_follow_the_rates():
+    faults = Faults(drop=0.1, duplicate=0.2, reorder=0.3, delay=0.4, delay_seconds=9)
+    plans = [plan_fault(faults, "status-callback", 7, f"+849012{n:05d}:1", s)
+             for n in range(2000) for s in range(4)]  # fmt: skip
+    again = [plan_fault(faults, "status-callback", 7, f"+849012{n:05d}:1", s)
+             for n in range(2000) for s in range(4)]  # fmt: skip
+    assert plans == again
+    share = {name: sum(name in p.names for p in plans) / len(plans)
+             for name in ("drop", "duplicate", "reorder", "delay")}  # fmt: skip
+    assert abs(share["drop"] - 0.1) < 0.02
+    kept = 0.9  # a dropped callback has no other fault
+    for name, rate in (("duplicate", 0.2), ("reorder", 0.3), ("delay", 0.4)):
+        assert abs(share[name] - rate * kept) < 0.03, (name, share)
+    assert all(p.delay in (0, 9) for p in plans)
+    assert plan_fault(faults, "voice", 7, "x", 0) == NO_FAULT  # not an asynchronous callback
+    assert plan_fault(Faults(), "status-callback", 7, "x", 0) == NO_FAULT
+
+
+def test_call_rate_gate_queues_or_refuses():
+    gate, queue = CallRateGate(), Limits(cps=2)
+    assert [gate.admit(100.0, queue) for _ in range(4)] == [0.0, 0.5, 1.0, 1.5]
+    assert gate.admit(110.0, queue) == 0.0  # the queue drained meanwhile
+    short, short_queue = CallRateGate(), Limits(cps=1, max_queue_seconds=1.5)
+    assert [short.admit(0.0, short_queue) for _ in range(2)] == [0.0, 1.0]
+    with pytest.raises(TwilioApiError) as full:
+        short.admit(0.0, short_queue)  # would wait 2 s
+    assert full.value.code == 22005 and short.queue_seconds(0.0) == 2.0
+    reject, rules = CallRateGate(), Limits(cps=2, cps_mode="reject")
+    assert reject.admit(0.0, rules) == reject.admit(0.0, rules) == 0.0  # a second's burst
+    with pytest.raises(TwilioApiError) as over:
+        reject.admit(0.1, rules)
+    assert over.value.code == 20429 and over.value.status == 429
+    assert reject.admit(0.6, rules) == 0.0  # half a second later one token is back
+    assert CallRateGate().admit(0.0, Limits()) == 0.0  # no CPS configured
+
+
+def test_geo_permissions():
+    vn_only = Limits(allowed_countries=("VN",), blocked_prefixes=("+84190",))
+    assert geo_permission_error("+84901234567", vn_only) is None
+    assert "US" in geo_permission_error("+14155550100", vn_only)
+    assert "high-risk" in geo_permission_error("+841901234567", vn_only)
+    assert geo_permission_error("+14155550100", Limits()) is None

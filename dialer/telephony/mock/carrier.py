@@ -16,7 +16,8 @@ from typing import Any
 
 from dialer.clock import Clock
 from dialer.config import MOCK_ACCOUNT_SID, MOCK_AUTH_TOKEN
-from dialer.telephony.mock.population import Population
+from dialer.telephony.mock.policy import Faults, Limits, RequestGauge
+from dialer.telephony.mock.population import Population, validate_scenario
 from dialer.telephony.mock.server import create_app
 from dialer.telephony.mock.serving import ServerThread
 from dialer.telephony.mock.simulator import Simulator
@@ -51,7 +52,8 @@ class MockCarrier:
         max_calls: int = 50_000,
         threads: int = 32,
         webhook_workers: int = 16,
-        max_active_calls: int | None = None,
+        limits: Limits | None = None,
+        faults: Faults | None = None,
     ):
         if not ACCOUNT_SID_RE.match(account_sid):
             log.warning(
@@ -73,10 +75,46 @@ class MockCarrier:
             webhook_timeout=webhook_timeout,
             max_calls=max_calls,
             webhook_workers=webhook_workers,
-            max_active_calls=max_active_calls,
+            limits=limits,
+            faults=faults,
         )
+        self.requests = RequestGauge()  # REST requests in flight, against the concurrency limit
         self.app = create_app(self)
         self._server: ServerThread | None = None
+
+    # The account's rules and the injected faults can change while it runs (control API).
+    @property
+    def limits(self) -> Limits:
+        return self.simulator.limits
+
+    def set_limits(self, data: dict[str, Any]) -> Limits:
+        """Change some limits (the others stay); raises ScenarioError on a bad value."""
+        self.simulator.limits = Limits.from_dict(data, self.simulator.limits)
+        return self.simulator.limits
+
+    @property
+    def faults(self) -> Faults:
+        return self.simulator.faults
+
+    def set_faults(self, data: dict[str, Any]) -> Faults:
+        """Change some fault settings (the others stay); raises ScenarioError on a bad value."""
+        self.simulator.faults = Faults.from_dict(data, self.simulator.faults)
+        return self.simulator.faults
+
+    def load_scenario(self, scenario: dict[str, Any]) -> None:
+        """Replace the whole scenario: population, overrides, endpoints, limits and faults."""
+        data = validate_scenario(scenario)
+        self.population.load_scenario(scenario)
+        self.simulator.limits = data["limits"]
+        self.simulator.faults = data["faults"]
+
+    def describe(self) -> dict[str, Any]:
+        """The scenario in force, in the scenario file's shape."""
+        return {
+            **self.population.describe(),
+            "limits": self.limits.to_dict(),
+            "faults": self.faults.to_dict(),
+        }
 
     @property
     def base_url(self) -> str | None:

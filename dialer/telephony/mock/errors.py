@@ -14,23 +14,33 @@ TO_INVALID = 21211
 FROM_INVALID = 21212
 FROM_MISSING = 21213
 CALL_NOT_IN_PROGRESS = 21220
+GEO_PERMISSION = 21215  # the account's voice geo permissions refuse the number
+CALL_QUEUE_FULL = 22005  # over 24 hours of calls waiting for their CPS slot
 
 # Webhook and TwiML errors (recorded in a call's event log, like Twilio's debugger)
 HTTP_RETRIEVAL_FAILURE = 11200
 HTTP_CONNECTION_FAILURE = 11205
 DOCUMENT_PARSE_FAILURE = 12100
 SCHEMA_VALIDATION = 12200
+DIAL_INVALID_NUMBER = 13223
+DIAL_NO_INTERNATIONAL = 13227  # <Dial><Number> refused by geo permissions
 
 MESSAGES = {
     HTTP_RETRIEVAL_FAILURE: "HTTP retrieval failure",
     HTTP_CONNECTION_FAILURE: "HTTP connection failure",
     DOCUMENT_PARSE_FAILURE: "Document parse failure",
     SCHEMA_VALIDATION: "Schema validation warning",
+    DIAL_INVALID_NUMBER: "Dial: Invalid phone number format",
+    DIAL_NO_INTERNATIONAL: "Dial: No International Authorization",
 }
 
 
 def more_info(code: int) -> str:
     return f"https://www.twilio.com/docs/errors/{code}"
+
+
+class ScenarioError(ValueError):
+    """A scenario file, a population parameter, an override, a limit or a fault is invalid."""
 
 
 class TwilioApiError(Exception):

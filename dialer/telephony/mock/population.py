@@ -27,6 +27,9 @@ from typing import Any
 
 import phonenumbers
 
+from dialer.telephony.mock.errors import ScenarioError
+from dialer.telephony.mock.policy import Faults, Limits
+
 ANSWER_KINDS = ("human", "machine", "fax", "busy", "no-answer", "failed")
 ANSWERED_BY_VALUES = (
     "human",
@@ -39,10 +42,6 @@ ANSWERED_BY_VALUES = (
 )
 E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
 DIGITS_RE = re.compile(r"^[0-9*#w]*$")
-
-
-class ScenarioError(ValueError):
-    """A scenario file, a population parameter or an override is invalid."""
 
 
 @dataclass(frozen=True)
@@ -490,11 +489,11 @@ def draw_plan(
     )
 
 
-SCENARIO_KEYS = {"seed", "population", "numbers", "endpoints", "description"}
+SCENARIO_KEYS = {"seed", "population", "numbers", "endpoints", "limits", "faults", "description"}
 
 
 def validate_scenario(scenario: Any) -> dict[str, Any]:
-    """Check a scenario document; return {seed, population, numbers, endpoints}."""
+    """Check a scenario document; return {seed, population, numbers, endpoints, limits, faults}."""
     if not isinstance(scenario, dict):
         raise ScenarioError("a scenario must be a JSON object")
     unknown = sorted(set(scenario) - SCENARIO_KEYS)
@@ -522,7 +521,14 @@ def validate_scenario(scenario: Any) -> dict[str, Any]:
         identity: EndpointConfig.from_dict(data, where=f"endpoints[{identity}]")
         for identity, data in endpoints_raw.items()
     }
-    return {"seed": seed, "population": params, "numbers": numbers, "endpoints": endpoints}
+    return {
+        "seed": seed,
+        "population": params,
+        "numbers": numbers,
+        "endpoints": endpoints,
+        "limits": Limits.from_dict(scenario.get("limits") or {}),
+        "faults": Faults.from_dict(scenario.get("faults") or {}),
+    }
 
 
 def load_scenario_file(path: str | Path) -> dict[str, Any]:

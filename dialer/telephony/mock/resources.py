@@ -82,7 +82,7 @@ def call_resource(call: Call, price_per_minute: float = 0.014) -> dict[str, Any]
         "forwarded_from": None,
         "group_sid": None,
         "caller_name": None,
-        "queue_time": "0",
+        "queue_time": str(round(call.queue_seconds * 1000)),
         "trunk_sid": None,
         "uri": f"{base}.json",
         "subresource_uris": {

@@ -8,14 +8,15 @@ is JSON in and out, unauthenticated, meant for scripts, tests and the demo on lo
 from __future__ import annotations
 
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dialer.telephony.mock import errors
-from dialer.telephony.mock.errors import TwilioApiError
-from dialer.telephony.mock.population import ScenarioError
+from dialer.telephony.mock.errors import ScenarioError, TwilioApiError
+from dialer.telephony.mock.policy import Faults
 from dialer.telephony.mock.resources import (
     API_PREFIX,
     call_resource,
@@ -96,6 +97,23 @@ def create_app(carrier: MockCarrier) -> Flask:
 
     # ------------------------------------------------------------- plumbing --
     @app.before_request
+    def count_request():
+        """Twilio's API concurrency limit; injected slowness holds the slot like real latency."""
+        if not request.path.startswith("/2010-04-01/"):
+            return None
+        carrier.requests.enter(carrier.limits.max_concurrent_requests)
+        g.counted = True
+        delay = carrier.faults.rest_delay_ms
+        if delay:
+            time.sleep(delay / 1000)
+        return None
+
+    @app.teardown_request
+    def uncount_request(exc: BaseException | None) -> None:
+        if g.pop("counted", False):
+            carrier.requests.leave()
+
+    @app.before_request
     def authenticate():
         if not request.path.startswith("/2010-04-01/"):
             return None
@@ -117,6 +135,12 @@ def create_app(carrier: MockCarrier) -> Flask:
     def twilio_headers(response: Response) -> Response:
         if request.path.startswith("/2010-04-01/"):
             response.headers["Twilio-Request-Id"] = "RQ" + secrets.token_hex(16)
+        elif request.path.startswith("/_mock/"):
+            # A browser page on another port (the agent desk in development) may drive
+            # the simulated softphones.
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
         return response
 
     @app.errorhandler(TwilioApiError)
@@ -249,7 +273,14 @@ def create_app(carrier: MockCarrier) -> Flask:
 
     @app.get("/_mock/health")
     def health():
-        return jsonify({"ok": True, "active_calls": sim.active_count()})
+        return jsonify(
+            {
+                "ok": True,
+                "active_calls": sim.active_count(),
+                "cps_queue_seconds": round(sim.rate_gate.queue_seconds(sim.now()), 3),
+                "rest_requests": carrier.requests.to_dict(),
+            }
+        )
 
     @app.get("/_mock/clock")
     def clock():
@@ -320,11 +351,31 @@ def create_app(carrier: MockCarrier) -> Flask:
 
     @app.get("/_mock/scenario")
     def scenario():
-        return jsonify(carrier.population.describe())
+        return jsonify(carrier.describe())
 
     @app.post("/_mock/scenario")
     def load_scenario():
-        carrier.population.load_scenario(body())
-        return jsonify(carrier.population.describe())
+        carrier.load_scenario(body())
+        return jsonify(carrier.describe())
+
+    @app.get("/_mock/limits")
+    def limits():
+        return jsonify(carrier.limits.to_dict())
+
+    @app.post("/_mock/limits")
+    def set_limits():
+        return jsonify(carrier.set_limits(body()).to_dict())
+
+    @app.get("/_mock/faults")
+    def faults():
+        return jsonify(carrier.faults.to_dict())
+
+    @app.post("/_mock/faults")
+    def set_faults():
+        return jsonify(carrier.set_faults(body()).to_dict())
+
+    @app.delete("/_mock/faults")
+    def clear_faults():
+        return jsonify(carrier.set_faults(Faults().to_dict()).to_dict())
 
     return app

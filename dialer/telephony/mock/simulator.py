@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urljoin, urlparse
@@ -26,6 +28,16 @@ from dialer.privacy import mask_phone
 from dialer.telephony.mock import errors
 from dialer.telephony.mock.delivery import DeliveryResult, Dispatcher, WebhookSender
 from dialer.telephony.mock.errors import TwilioApiError
+from dialer.telephony.mock.policy import (
+    NO_FAULT,
+    CallRateGate,
+    FaultPlan,
+    Faults,
+    Limits,
+    check_geo_permission,
+    geo_permission_error,
+    plan_fault,
+)
 from dialer.telephony.mock.population import (
     Population,
     ScenarioError,
@@ -69,6 +81,7 @@ CONFERENCE_EVENTS = {
 }
 MAX_REAL_WAIT = 0.5  # a sleeping call re-checks its state at least this often (real s)
 MAX_DOCUMENTS_PER_CALL = 5000  # guards against endless <Redirect> loops
+SEND_DIGITS_RE = re.compile(r"^[0-9#*wW]{1,32}$")
 
 
 class CallEnded(Exception):
@@ -166,13 +179,17 @@ class Simulator:
         max_calls: int = 50_000,
         max_conferences: int = 10_000,
         webhook_workers: int = 16,
-        max_active_calls: int | None = None,
+        limits: Limits | None = None,
+        faults: Faults | None = None,
     ):
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.clock = clock
         self.population = population
-        self.max_active_calls = max_active_calls
+        self.limits = limits or Limits()
+        self.faults = faults or Faults()
+        self.rate_gate = CallRateGate()
+        self.held_callbacks: dict[str, list[Callable[[], None]]] = {}  # reorder faults
         self.public_base = "http://127.0.0.1"  # set by MockCarrier once it listens
         self.lock = threading.Lock()
         self.calls = BoundedStore(max_calls)
@@ -316,6 +333,8 @@ class Simulator:
             )
         if identity == "":
             raise TwilioApiError(errors.TO_INVALID, f"The 'To' endpoint {to} has no identity.")
+        if identity is None:
+            check_geo_permission(to, self.limits)
         if endpoint_identity(from_) is None and not is_e164(from_):
             raise TwilioApiError(
                 errors.FROM_INVALID,
@@ -329,7 +348,10 @@ class Simulator:
             raise TwilioApiError(
                 errors.INVALID_PARAMETER, "Url and Twiml are mutually exclusive: give one."
             )
-        for name in ("Url", "FallbackUrl", "StatusCallback", "AsyncAmdStatusCallback"):
+        for name in (
+            "Url", "FallbackUrl", "StatusCallback", "AsyncAmdStatusCallback",
+            "RecordingStatusCallback",
+        ):  # fmt: skip
             value = form.one(name)
             if value and not _is_http_url(value):
                 raise TwilioApiError(errors.URL_INVALID, f"{name} is not a valid URL: {value}")
@@ -352,7 +374,17 @@ class Simulator:
         time_limit = _int_param(form, "TimeLimit", 14400, 1, 86400)
         amd_timeout = _int_param(form, "MachineDetectionTimeout", 30, 3, 59, clamp=True)
         async_amd = _bool_param(form, "AsyncAmd")
-        _bool_param(form, "Record")
+        record = _bool_param(form, "Record")
+        send_digits = form.one("SendDigits") or None
+        if send_digits is not None and not SEND_DIGITS_RE.match(send_digits):
+            raise TwilioApiError(
+                errors.INVALID_PARAMETER,
+                f"SendDigits may hold only 0-9, #, * and w (a half-second pause), got "
+                f"{send_digits!r}",
+            )
+        caller_id = form.one("CallerId")
+        if caller_id is not None and not 0 < len(caller_id) <= 255:
+            raise TwilioApiError(errors.INVALID_PARAMETER, "CallerId must be 1-255 characters")
         source = Source(
             url=url or None,
             method=_method(form.one("Method"), "Method"),
@@ -364,19 +396,23 @@ class Simulator:
         amd_method = _method(
             form.one("AsyncAmdStatusCallbackMethod"), "AsyncAmdStatusCallbackMethod"
         )
+        recording_method = _method(
+            form.one("RecordingStatusCallbackMethod"), "RecordingStatusCallbackMethod"
+        )
 
+        limits = self.limits
         with self.lock:
             if self.stopping:
                 raise TwilioApiError(errors.TOO_MANY_REQUESTS, "The mock carrier is stopping.", 503)
-            if (
-                self.max_active_calls is not None
-                and len(self.active_calls) >= self.max_active_calls
-            ):
+            active_limit = limits.max_active_calls
+            if active_limit is not None and len(self.active_calls) >= active_limit:
                 raise TwilioApiError(
                     errors.TOO_MANY_REQUESTS,
-                    f"Too Many Requests: {self.max_active_calls} calls already active",
+                    f"Too Many Requests: {active_limit} calls already active",
                     429,
                 )
+        created_at = self.now()
+        queue_seconds = self.rate_gate.admit(created_at, limits)
         plan = self.population.plan(to)
         call = Call(
             self.lock,
@@ -385,7 +421,7 @@ class Simulator:
             to=to,
             from_=from_,
             direction="outbound-api",
-            now=self.now(),
+            now=created_at,
             plan=plan,
             params=form.as_dict(),
         )
@@ -400,6 +436,11 @@ class Simulator:
         call.async_amd = async_amd
         call.async_amd_callback = form.one("AsyncAmdStatusCallback") or None
         call.async_amd_callback_method = amd_method
+        call.queue_seconds = queue_seconds
+        call.send_digits = send_digits
+        call.record = record
+        call.recording_callback = form.one("RecordingStatusCallback") or None
+        call.recording_callback_method = recording_method
         self._register_and_start(call, self._run_call)
         log.info("call %s created to %s (%s)", call.sid, _mask(to), plan.kind)
         return call
@@ -587,6 +628,10 @@ class Simulator:
             self.active_calls.pop(call.sid, None)
             self._notify(call)
         self._status_callback(call, "completed")
+        if call.record:
+            self._record_whole_call(call)
+        with self.lock:  # nothing follows the call's last callbacks: send what was held back
+            self._release_held(call.sid)
         log.info(
             "call %s to %s ended %s (%s)", call.sid, _mask(call.to), call.status, call.ended_by
         )
@@ -594,6 +639,10 @@ class Simulator:
     def _ring(self, call: Call) -> bool:
         """Dial the far end; True once it answers (status in-progress)."""
         plan, params = call.plan, self.population.params
+        if call.queue_seconds > 0:  # waiting for its calls-per-second slot, still "queued"
+            self._wait(call, until=call.created_at + call.queue_seconds)
+            with self.lock:
+                self._event(call, "dequeued", queue_seconds=round(call.queue_seconds, 3))
         self._sleep(call, params.initiate_delay)
         self._set_progress(call, "initiated")
         if plan.kind in ("busy", "failed"):
@@ -645,6 +694,10 @@ class Simulator:
                 self._sleep(call, seconds)
                 self._record_amd(call, answered_by, seconds)
                 extra["AnsweredBy"] = answered_by
+        if call.send_digits:
+            with self.lock:
+                self._event(call, "send-digits", digits=call.send_digits)
+            self._sleep(call, 0.5 * len(call.send_digits))
         with self.lock:
             source = call.source
         assert source is not None
@@ -682,20 +735,21 @@ class Simulator:
             return
         with self.lock:
             params = self._call_params(call)
-        params["AnsweredBy"] = answered_by
-        params["MachineDetectionDuration"] = str(round(seconds * 1000))
-        url, method = call.async_amd_callback, call.async_amd_callback_method
-        self.dispatcher.submit(
-            call.sid, lambda: self._deliver(call, "amd-callback", url, params, method)
-        )
+            params["AnsweredBy"] = answered_by
+            params["MachineDetectionDuration"] = str(round(seconds * 1000))
+            self._send_async(
+                call.sid, "amd-callback", call.async_amd_callback, params,
+                call.async_amd_callback_method, call=call,
+            )  # fmt: skip
 
     # ----------------------------------------------------------- webhooks --
     def _deliver(
         self, call: Call | None, kind: str, url: str, params: dict[str, str], method: str,
         conference: Conference | None = None, attempt: str = "primary",
+        token: str | None = None,
     ) -> DeliveryResult:  # fmt: skip
         started = self.now()
-        result = self.sender.send(url, params, method)
+        result = self.sender.send(url, params, method, idempotency_token=token)
         with self.lock:
             data = result.to_event()
             data.update(kind=kind, params=params, attempt=attempt, sent_at=round(started, 3))
@@ -732,10 +786,74 @@ class Simulator:
                     params["SipResponseCode"] = str(call.sip_code)
             if call.answered_by:
                 params["AnsweredBy"] = call.answered_by
-            method = call.status_callback_method
-        self.dispatcher.submit(
-            call.sid, lambda: self._deliver(call, "status-callback", url, params, method)
+            self._send_async(
+                call.sid, "status-callback", url, params, call.status_callback_method, call=call
+            )
+
+    def _send_async(
+        self, key: str, kind: str, url: str, params: dict[str, str], method: str, *,
+        call: Call | None = None, conference: Conference | None = None,
+    ) -> None:  # fmt: skip
+        """Queue a callback that does not wait for an answer, with any injected fault. Lock held.
+
+        Callbacks under one key (a call or a conference) are delivered in order, unless the
+        fault plan drops one, delays it (sent later, outside the order) or holds it back
+        until the key's next callback has been sent (reorder). A duplicate repeats the
+        idempotency token, as Twilio's retries do.
+        """
+        sequence = int(params.get("SequenceNumber", "0") or 0)
+        # Drawn from what repeats across runs (number and its call count, or the room's
+        # name), never from the random sids, so a seed gives the same faults every time.
+        where = (
+            f"{call.to}:{call.plan.n}" if call is not None else f"room:{params.get('FriendlyName')}"
         )
+        plan = plan_fault(self.faults, kind, self.population.seed, f"{where}:{kind}", sequence)
+        token = uuid.uuid4().hex
+
+        def job() -> None:
+            self._deliver(call, kind, url, params, method, conference, token=token)
+
+        jobs = [job, job] if plan.duplicate else [job]
+        if plan is not NO_FAULT and plan.names:
+            self._log_fault(call, conference, kind, params, plan)
+        if plan.drop:
+            return
+        if plan.delay:
+            late_key = f"{key}:late:{token}"
+            for each in jobs:
+                self.scheduler.call_later(
+                    plan.delay, lambda each=each: self.dispatcher.submit(late_key, each)
+                )
+            return
+        if plan.reorder and key not in self.held_callbacks:
+            self.held_callbacks[key] = jobs  # the next callback of this key overtakes it
+            return
+        for each in jobs:
+            self.dispatcher.submit(key, each)
+        self._release_held(key)
+
+    def _release_held(self, key: str) -> None:
+        """Send the callbacks held back by a reorder fault, after the one just queued. Lock held."""
+        for job in self.held_callbacks.pop(key, ()):
+            self.dispatcher.submit(key, job)
+
+    def _log_fault(
+        self, call: Call | None, conference: Conference | None, kind: str,
+        params: Mapping[str, str], plan: FaultPlan,
+    ) -> None:  # fmt: skip
+        data = {
+            "kind": kind,
+            "faults": plan.names,
+            "sequence": params.get("SequenceNumber"),
+            "call_status": params.get("CallStatus"),
+            "event": params.get("StatusCallbackEvent"),
+        }
+        if plan.delay:
+            data["delay_seconds"] = plan.delay
+        if call is not None:
+            self._event(call, "fault", **data)
+        if conference is not None:
+            conference.add_event(self.now(), "fault", **data)
 
     def _request(
         self, call: Call, kind: str, url: str, method: str, extra: Mapping[str, str]
@@ -933,9 +1051,7 @@ class Simulator:
         if verb.bool_attr("playBeep", True):
             self._sleep(call, 0.5)
         recording_sid = new_sid("RE")
-        recording_url = (
-            f"{self.public_base}{API_PREFIX}/{call.account_sid}/Recordings/{recording_sid}"
-        )
+        recording_url = self._recording_url(call, recording_sid)
         action = self._resolve(call, doc_url, verb.get("action"))
         method = (verb.get("method") or "POST").upper()
 
@@ -965,19 +1081,47 @@ class Simulator:
             )
         callback = verb.get("recordingStatusCallback")
         if callback and speak > 0:
-            with self.lock:
-                cb = self._call_params(call)
-            cb.update(params(speak, None))
-            cb.update(
-                RecordingStatus="completed", RecordingChannels="1", RecordingSource="RecordVerb"
-            )
             cb_method = (verb.get("recordingStatusCallbackMethod") or "POST").upper()
-            self.dispatcher.submit(
-                call.sid, lambda: self._deliver(call, "recording-callback", callback, cb, cb_method)
-            )
+            with self.lock:
+                self._recording_callback(
+                    call, callback, cb_method, params(speak, None), "RecordVerb"
+                )
         if speak <= 0 or action is None:
             return None  # Twilio skips the action for an empty recording
         return Source(url=action, method=method, params=params(speak, None), kind="record-action")
+
+    def _recording_url(self, call: Call, recording_sid: str) -> str:
+        return f"{self.public_base}{API_PREFIX}/{call.account_sid}/Recordings/{recording_sid}"
+
+    def _recording_callback(
+        self, call: Call, url: str, method: str, recording: Mapping[str, str], source: str
+    ) -> None:
+        """Queue a recording status callback (the recording is ready). Lock held."""
+        params = self._call_params(call)
+        params.update(recording)
+        params.update(RecordingStatus="completed", RecordingChannels="1", RecordingSource=source)
+        self._send_async(call.sid, "recording-callback", url, params, method, call=call)
+
+    def _record_whole_call(self, call: Call) -> None:
+        """Record=true on the REST request: the answered part of the call is one recording."""
+        with self.lock:
+            duration = call.duration
+            if not duration:
+                return
+            recording_sid = new_sid("RE")
+            url = self._recording_url(call, recording_sid)
+            self._event(call, "recording", sid=recording_sid, duration=duration, url=url)
+            if call.recording_callback:
+                self._recording_callback(
+                    call, call.recording_callback, call.recording_callback_method,
+                    {
+                        "RecordingSid": recording_sid,
+                        "RecordingUrl": url,
+                        "RecordingDuration": str(duration),
+                        "RecordingStartTime": rfc2822(call.answered_at) or "",
+                    },
+                    "OutboundAPI",
+                )  # fmt: skip
 
     # -- Enqueue (no one dequeues in the mock: the caller waits, then hangs up) --
     def _verb_enqueue(self, call: Call, verb: Node, doc_url: str | None) -> Source | None:
@@ -1156,6 +1300,7 @@ class Simulator:
         conference.updated_at = now
         conference.add_event(now, "end", reason=reason)
         self._conference_callback(conference, "end", None, reason=reason, call_sid=call_sid)
+        self._release_held(conference.sid)
         if self.active_conferences.get(conference.friendly_name) is conference:
             del self.active_conferences[conference.friendly_name]
 
@@ -1217,11 +1362,10 @@ class Simulator:
             params["Reason"] = extra.get("reason", "")
             if extra.get("call_sid"):
                 params["CallSidEndingConference"] = extra["call_sid"]
-        method = conference.status_callback_method
-        self.dispatcher.submit(
-            conference.sid,
-            lambda: self._deliver(None, "conference-callback", url, params, method, conference),
-        )
+        self._send_async(
+            conference.sid, "conference-callback", url, params,
+            conference.status_callback_method, conference=conference,
+        )  # fmt: skip
 
     def _dial_leg(
         self, call: Call, verb: Node, noun: Node, timeout: int, time_limit: int,
@@ -1233,8 +1377,12 @@ class Simulator:
         if noun.name == "Sip" and not target.lower().startswith("sip:"):
             target = "sip:" + target
         if noun.name == "Number" and not is_e164(target):
-            with self.lock:
-                self._event(call, "error", code=13223, message=f"Dial: invalid number {target!r}")
+            self._dial_refused(call, errors.DIAL_INVALID_NUMBER, f"invalid number {target!r}")
+            outcome["DialCallStatus"] = "failed"
+            return
+        refused = geo_permission_error(target, self.limits) if noun.name == "Number" else None
+        if refused is not None:  # like Twilio: no child call, the <Dial> fails
+            self._dial_refused(call, errors.DIAL_NO_INTERNATIONAL, refused)
             outcome["DialCallStatus"] = "failed"
             return
         caller_id = verb.get("callerId") or call.from_
@@ -1286,6 +1434,10 @@ class Simulator:
                 round((participant.left_at or self.now()) - participant.joined_at)
             )
         outcome["DialCallStatus"] = "completed"
+
+    def _dial_refused(self, call: Call, code: int, detail: str) -> None:
+        with self.lock:
+            self._event(call, "error", code=code, message=f"{errors.MESSAGES[code]}: {detail}")
 
     def _run_child(self, child: Call, room: Conference) -> None:
         try:

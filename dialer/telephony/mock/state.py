@@ -89,6 +89,11 @@ class Call:
         self.async_amd = False
         self.async_amd_callback: str | None = None
         self.async_amd_callback_method = "POST"
+        self.queue_seconds = 0.0  # waiting for its calls-per-second slot before dialing
+        self.send_digits: str | None = None  # DTMF played once the far end answers
+        self.record = False  # record the whole call (Record=true)
+        self.recording_callback: str | None = None
+        self.recording_callback_method = "POST"
         # live control
         self.hangup_at: float | None = None  # when the far end hangs up by itself
         self.time_limit_at: float | None = None
