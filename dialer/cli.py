@@ -80,9 +80,14 @@ def worker(burst: bool, fork: bool) -> None:
 
     from dialer.privacy import configure_logging
     from dialer.runtime import get_runtime
+    from dialer.telephony.carrier import CarrierError
 
     configure_logging()
     rt = get_runtime()
+    try:
+        rt.carrier  # noqa: B018  (fail now, not on the first call, when it is misconfigured)
+    except CarrierError as exc:
+        raise click.ClickException(str(exc)) from None
     worker_class = Worker if fork else SimpleWorker
     worker_class([rt.queue], connection=rt.redis).work(burst=burst, with_scheduler=True)
 

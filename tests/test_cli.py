@@ -56,3 +56,12 @@ def test_cli_errors_are_clear(cli):
     assert twice.exit_code == 0
     again = cli("agent", "create", "lan", "--name", "Lan")
     assert again.exit_code == 1 and "exists already" in again.output
+
+
+def test_worker_refuses_to_start_with_the_mocks_credentials_and_no_base(cli, monkeypatch):
+    monkeypatch.delenv("TWILIO_API_BASE", raising=False)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    reset_runtime()
+    result = cli("worker", "--burst")
+    assert result.exit_code == 1
+    assert "TWILIO_API_BASE is not set" in result.output and "dialer mock-carrier" in result.output

@@ -228,3 +228,16 @@ def test_send_digits_record_and_caller_id(mock, hooks, client):
     with pytest.raises(TwilioRestException) as info:
         client.calls.create(to=to, from_=FROM, twiml=HANGUP, send_digits="12x")
     assert info.value.code == 20001 and "SendDigits" in info.value.msg
+
+
+# ------------------------------------------------------ the same code for Twilio --
+def test_without_a_base_the_same_client_targets_twilio():
+    real = load_settings(
+        {"DIALER_HOME": "/nonexistent", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+         "TWILIO_AUTH_TOKEN": "a-real-token"}
+    )  # fmt: skip
+    client = make_twilio_client(real)
+    assert client.api.base_url == "https://api.twilio.com"
+    assert client.calls._uri == f"/Accounts/{'AC' + '1' * 32}/Calls.json"
+    with pytest.raises(CarrierError, match="TWILIO_API_BASE is not set"):
+        make_twilio_client(load_settings({"DIALER_HOME": "/nonexistent"}))

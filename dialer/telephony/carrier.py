@@ -13,7 +13,7 @@ from typing import Protocol
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from dialer.config import Settings
+from dialer.config import MOCK_AUTH_TOKEN, Settings
 
 
 class CarrierError(RuntimeError):
@@ -58,6 +58,14 @@ class Carrier(Protocol):
 
 def make_twilio_client(settings: Settings) -> Client:
     """The official client, pointed at TWILIO_API_BASE when that is set."""
+    if not settings.twilio_api_base and settings.twilio_auth_token == MOCK_AUTH_TOKEN:
+        # Sending the mock's credentials to api.twilio.com could only fail (20003), call
+        # after call; say what is missing instead.
+        raise CarrierError(
+            "TWILIO_API_BASE is not set, so calls would go to api.twilio.com, but "
+            "TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are the mock carrier's: set real "
+            "credentials, or point TWILIO_API_BASE at `dialer mock-carrier`"
+        )
     client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
     if settings.twilio_api_base:
         client.api.base_url = settings.twilio_api_base.rstrip("/")
