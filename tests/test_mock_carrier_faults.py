@@ -134,7 +134,7 @@ def test_faults_control_api_and_scenario_file(mock, tmp_path):
     for bad, word in (
         ({"drop": 1.5}, "faults.drop"),
         ({"kinds": ["voice"]}, "faults.kinds"),
-        ({"lose": 0.1}, "unknown faults setting(s): lose"),
+        ({"lose": 0.1}, "faults: unknown setting(s) lose"),
         ([], "JSON object"),
     ):
         answer = requests.post(base, json=bad, timeout=5)

@@ -205,9 +205,9 @@ def test_scenario_validation_messages():
     assert ok["seed"] == 7 and ok["population"].human_rate == 0.5
     cases = [
         ([], "must be a JSON object"),
-        ({"people": {}}, "unknown scenario key(s): people"),
+        ({"people": {}}, "scenario: unknown key(s) people"),
         ({"seed": "7"}, "seed must be a whole number"),
-        ({"population": {"humans": 1}}, "unknown population parameter(s): humans"),
+        ({"population": {"humans": 1}}, "population: unknown parameter(s) humans"),
         ({"population": {"human_rate": -0.1}}, "human_rate must be >= 0"),
         ({"population": {"machine_share": 0.5}}, "must add up to 1"),
         ({"population": {"digits": "x"}}, "population.digits"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 # REST API errors
 AUTHENTICATE = 20003
 NOT_FOUND = 20404
@@ -41,6 +44,18 @@ def more_info(code: int) -> str:
 
 class ScenarioError(ValueError):
     """A scenario file, a population parameter, an override, a limit or a fault is invalid."""
+
+
+def check_object(data: Any, known: Iterable[str], where: str, what: str = "key") -> dict:
+    """`data` if it is a JSON object holding only `known` keys; else a ScenarioError."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where} must be a JSON object")
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown {what}(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return data
 
 
 class TwilioApiError(Exception):

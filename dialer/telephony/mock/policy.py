@@ -23,7 +23,7 @@ from typing import Any
 import phonenumbers
 
 from dialer.telephony.mock import errors
-from dialer.telephony.mock.errors import ScenarioError, TwilioApiError
+from dialer.telephony.mock.errors import ScenarioError, TwilioApiError, check_object
 
 CPS_MODES = ("queue", "reject")
 # Webhooks that Twilio sends on the side, without waiting for TwiML: the ones faults hit.
@@ -33,14 +33,7 @@ MAX_QUEUE_SECONDS = 24 * 3600  # Twilio refuses calls that would wait longer (22
 
 def _check_fields(cls: type, data: Any, section: str, convert: dict[str, Any]) -> dict[str, Any]:
     """Validate a JSON object against a dataclass's fields; return converted values."""
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{section} must be a JSON object")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ScenarioError(
-            f"unknown {section} setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
+    check_object(data, (f.name for f in fields(cls)), section, "setting")
     return {name: convert[name](value, f"{section}.{name}") for name, value in data.items()}
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import phonenumbers
 
-from dialer.telephony.mock.errors import ScenarioError
+from dialer.telephony.mock.errors import ScenarioError, check_object
 from dialer.telephony.mock.policy import Faults, Limits
 
 ANSWER_KINDS = ("human", "machine", "fax", "busy", "no-answer", "failed")
@@ -106,15 +106,7 @@ class PopulationParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: PopulationParams | None = None):
-        if not isinstance(data, dict):
-            raise ScenarioError("population must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ScenarioError(
-                f"unknown population parameter(s): {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        check_object(data, (f.name for f in fields(cls)), "population", "parameter")
         params = replace(base or cls(), **data)
         params.validate()
         return params
@@ -132,14 +124,7 @@ class NumberOverride:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "override") -> NumberOverride:
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{where} must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ScenarioError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+        check_object(data, (f.name for f in fields(cls)), where)
         answer = data.get("answer")
         if answer is not None and answer not in ANSWER_KINDS:
             raise ScenarioError(
@@ -190,14 +175,7 @@ class EndpointConfig:
 
     @classmethod
     def from_dict(cls, data: Any, base: EndpointConfig | None = None, where: str = "endpoint"):
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{where} must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ScenarioError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+        check_object(data, (f.name for f in fields(cls)), where)
         if "auto_answer" in data and not isinstance(data["auto_answer"], bool):
             raise ScenarioError(f"{where}: auto_answer must be true or false")
         seconds = data.get("answer_seconds")
@@ -494,14 +472,7 @@ SCENARIO_KEYS = {"seed", "population", "numbers", "endpoints", "limits", "faults
 
 def validate_scenario(scenario: Any) -> dict[str, Any]:
     """Check a scenario document; return {seed, population, numbers, endpoints, limits, faults}."""
-    if not isinstance(scenario, dict):
-        raise ScenarioError("a scenario must be a JSON object")
-    unknown = sorted(set(scenario) - SCENARIO_KEYS)
-    if unknown:
-        raise ScenarioError(
-            f"unknown scenario key(s): {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(SCENARIO_KEYS))}"
-        )
+    check_object(scenario, SCENARIO_KEYS, "scenario")
     seed = scenario.get("seed", 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ScenarioError(f"seed must be a whole number, got {seed!r}")

@@ -1,0 +1,73 @@
+"""The dialer against a misbehaving carrier: every callback duplicated and reordered.
+
+Same stack as test_call_flow (waitress web app, in-process mock carrier, real RQ, SQL and
+Redis). The mock's fault log proves the faults really happened; the dialer must still end
+each attempt once, with the right result, and leave the agent and the queue consistent.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from dialer.campaigns.models import CallAttempt
+from dialer.outcomes.models import Disposition
+from dialer.portfolio.models import Phone
+from dialer.redis import Keys
+from tests import factories
+from tests.test_call_flow import Stack, _attempts, _campaign_with_agents, stack, wait_for
+
+__all__ = ["stack"]  # the fixture, imported for this module's tests
+
+
+def _faults(stack: Stack, sid: str) -> list[dict]:
+    return [e for e in stack.mock.events(sid) if e["type"] == "fault"]
+
+
+def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: Stack):
+    numbers = {
+        "+84901000011": {"answer": "human", "ring_seconds": 4, "talk_seconds": 20},
+        "+84901000012": {"answer": "busy", "ring_seconds": 3},
+        "+84901000013": {"answer": "no-answer"},
+    }
+    with stack.rt.db.begin() as s:
+        for number in numbers:
+            factories.account(s, phones=((number, "mobile"),))
+    for number, behaviour in numbers.items():
+        stack.override(number, **behaviour)
+    cid, agents = _campaign_with_agents(stack, 3)
+    stack.mock.set_faults({"duplicate": 1.0, "reorder": 1.0})
+
+    assert stack.dial_round() == {cid: 3}
+    wait_for(
+        lambda: len(a := _attempts(stack)) == 3 and all(x.ended_at for x in a),
+        timeout=30,
+        what="three calls to end",
+    )
+    assert stack.mock.simulator.dispatcher.wait_idle(15)  # every callback delivered
+    by_number = {}
+    with stack.rt.db.session() as s:
+        rows = s.execute(
+            select(CallAttempt, Phone.number).join(Phone, CallAttempt.phone_id == Phone.id)
+        )
+        for attempt, number in rows:
+            by_number[number] = attempt
+            faults = _faults(stack, attempt.call_sid)
+            # The witness: every status callback was sent twice, and reordered.
+            assert {"duplicate", "reorder"} <= {f for e in faults for f in e["faults"]}, faults
+    live = by_number["+84901000011"]
+    assert (live.result, live.status) == ("human", "completed")  # a late in-progress lost
+    assert live.agent_id in agents and live.connected_at is not None
+    assert by_number["+84901000012"].result == "busy"
+    assert by_number["+84901000013"].result == "no_answer"
+    assert all(a.status != "in-progress" for a in by_number.values())
+
+    # Nothing was applied twice: one system disposition per unanswered call, and the
+    # agent who took the live call is in wrap-up, the others ready again.
+    with stack.rt.db.session() as s:
+        assert s.scalar(select(func.count(Disposition.id))) == 2
+    states = {a: stack.agent_state(a)["state"] for a in agents}
+    assert sorted(states.values()) == ["ready", "ready", "wrap_up"], states
+    assert states[live.agent_id] == "wrap_up"
+    r = stack.rt.redis
+    assert r.zcard(Keys.dialing(cid)) == 0
+    wait_for(lambda: r.zcard(Keys.retry(cid)) == 2, what="two retries scheduled")
