@@ -190,6 +190,17 @@ class Keys:
         return f"{PREFIX}:account:{account_id}:lock"
 
     @staticmethod
+    def reconcile_sweep() -> str:
+        """Set while a reconciliation sweep is not due yet (expires when it is), so the
+        pacers between them sweep once per interval."""
+        return f"{PREFIX}:reconcile:sweep"
+
+    @staticmethod
+    def reconcile_checked(attempt_id: int) -> str:
+        """Set while an attempt's call must not be looked up again at the carrier."""
+        return f"{PREFIX}:attempt:{attempt_id}:reconcile-checked"
+
+    @staticmethod
     def carrier_errors(campaign_id: int) -> str:
         """Carrier errors in a row for the campaign (reset by a call placed)."""
         return f"{PREFIX}:campaign:{campaign_id}:carrier-errors"

@@ -101,7 +101,8 @@ def wait_ended(mock: MockCarrier, sid: str, timeout: float = 10.0) -> dict:
     raise AssertionError(f"call {sid} did not end: {mock.call_log(sid)}")
 
 
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
+def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
+    """Poll until predicate() is truthy; return its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -8,8 +8,7 @@ do. The mock carrier's witness log is checked for what really happened on the li
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from dialer.app import create_app
-from dialer.campaigns import pacer
+from dialer.campaigns import pacer, reconcile
 from dialer.campaigns.models import CallAttempt, CampaignEntry
 from dialer.clock import Clock
 from dialer.config import Settings
@@ -29,10 +28,11 @@ from dialer.outcomes.models import Disposition, Promise
 from dialer.portfolio.models import Account
 from dialer.redis import Keys, redis_url
 from dialer.runtime import Runtime, get_runtime, reset_runtime
-from dialer.telephony.carrier import make_twilio_client
+from dialer.telephony.carrier import FINAL_STATUSES, make_twilio_client
 from dialer.telephony.mock import MockCarrier
 from dialer.telephony.mock.serving import ServerThread
 from tests import factories
+from tests.mock_support import wait_until
 
 SPEED = 50.0
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -51,6 +51,8 @@ class Stack:
     mock: MockCarrier
     mock_url: str
     http: requests.Session
+    server: ServerThread
+    port: int
 
     def api(self, method: str, path: str, expect: int = 200, **kw) -> dict:
         resp = self.http.request(method, f"{self.web}{path}", timeout=10, **kw)
@@ -70,15 +72,14 @@ class Stack:
     def agent_state(self, agent_id: int) -> dict:
         return self.api("GET", f"/api/agents/{agent_id}")
 
+    def stop_web(self) -> None:
+        """Take the app's web server down: the carrier's webhooks are refused (11205)."""
+        self.server.stop()
 
-def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
+    def start_web(self) -> None:
+        """Bring the app back on the same address, as a restarted process would."""
+        self.server = ServerThread(create_app(runtime=self.rt), port=self.port, name="web")
+        self.server.start()
 
 
 @pytest.fixture
@@ -109,11 +110,12 @@ def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
     web = server.start()
     http = requests.Session()
     http.headers["Authorization"] = "Bearer test-api-token"
+    stack = Stack(rt, web, mock, mock_url, http, server, port)
     try:
-        yield Stack(rt, web, mock, mock_url, http)
+        yield stack
     finally:
         mock.stop()
-        server.stop()
+        stack.server.stop()
         reset_runtime()
 
 
@@ -129,7 +131,7 @@ def _campaign_with_agents(stack: Stack, n_agents: int) -> tuple[int, list[int]]:
     for agent_id in agents:
         stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
     for agent_id in agents:
-        wait_for(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="agent ready")
+        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="agent ready")
     return cid, agents
 
 
@@ -146,7 +148,7 @@ def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Sta
     cid, (agent_id,) = _campaign_with_agents(stack, 1)
 
     assert stack.dial_round() == {cid: 1}
-    state = wait_for(
+    state = wait_until(
         lambda: (st := stack.agent_state(agent_id))["state"] == "wrap_up" and st,
         what="the call to end and the agent to wrap up",
     )
@@ -208,7 +210,7 @@ def test_system_results_are_recorded_and_retried(stack: Stack):
     cid, _agents = _campaign_with_agents(stack, 3)
 
     assert stack.dial_round() == {cid: 3}
-    wait_for(
+    wait_until(
         lambda: all(a.ended_at for a in _attempts(stack)) and len(_attempts(stack)) == 3,
         what="three calls to end",
     )
@@ -216,7 +218,7 @@ def test_system_results_are_recorded_and_retried(stack: Stack):
     assert results == ["busy", "machine", "no_answer"]
     assert {a.action_code for a in _attempts(stack)} == {"NKP"}
     r = stack.rt.redis
-    wait_for(lambda: r.zcard(Keys.retry(cid)) == 3, what="three retries scheduled")
+    wait_until(lambda: r.zcard(Keys.retry(cid)) == 3, what="three retries scheduled")
     assert r.zcard(Keys.dialing(cid)) == 0
     with stack.rt.db.session() as s:
         assert set(s.scalars(select(CampaignEntry.state))) == {"queued"}
@@ -229,7 +231,7 @@ def test_answer_with_no_free_agent_is_abandoned_with_a_message(stack: Stack):
     cid, (agent_id,) = _campaign_with_agents(stack, 1)
     assert stack.dial_round() == {cid: 1}
     stack.api("POST", f"/api/agents/{agent_id}/logout")  # gone before the customer answers
-    wait_for(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the call to end")
+    wait_until(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the call to end")
     (attempt,) = _attempts(stack)
     assert attempt.result == "abandoned" and attempt.agent_id is None
     assert attempt.action_code == "NKP"
@@ -365,3 +367,153 @@ def test_campaign_pause_resume_stop_through_the_api(stack: Stack):
     assert stack.rt.redis.hget(Keys.running_campaigns(), cid) == b"progressive"
     assert stack.api("POST", f"/api/campaigns/{cid}/stop")["state"] == "stopped"
     assert stack.api("GET", f"/api/campaigns/{cid}")["state"] == "stopped"
+
+
+# --- reconciliation: final status callbacks that never arrived ------------------------------
+
+
+def _refused_final_callback(stack: Stack, call_sid: str) -> dict | None:
+    """The mock carrier's witness: the final status callback, refused (11205), if it was."""
+    for event in stack.mock.events(call_sid):
+        if (
+            event["type"] == "webhook"
+            and event["kind"] == "status-callback"
+            and event["params"].get("CallStatus") in FINAL_STATUSES
+            and event["error_code"] == 11205
+        ):
+            return event
+    return None
+
+
+def _entry(stack: Stack, entry_id: int) -> CampaignEntry:
+    with stack.rt.db.session() as s:
+        return s.get_one(CampaignEntry, entry_id)
+
+
+def test_a_lost_final_callback_is_reconciled_from_the_carrier(stack: Stack, caplog):
+    from dialer.telephony.mock import compute_signature
+
+    with stack.rt.db.begin() as s:
+        account_id = factories.account(s, phones=(("+84901000051", "mobile"),)).id
+    stack.override("+84901000051", answer="busy", ring_seconds=5)
+    cid, _ = _campaign_with_agents(stack, 1)
+
+    stack.stop_web()  # the app is down (restarting) while the call happens
+    assert stack.dial_round() == {cid: 1}  # the dial job talks to the carrier, not to the app
+    (attempt,) = _attempts(stack)
+    refused = wait_until(
+        lambda: _refused_final_callback(stack, attempt.call_sid), what="the final callback"
+    )
+    assert refused["params"]["CallStatus"] == "busy"
+    stack.start_web()
+    (attempt,) = _attempts(stack)
+    assert attempt.ended_at is None and stack.rt.redis.exists(Keys.account_lock(account_id))
+
+    # Overdue once the ring timeout and its margin have passed (under 2 s at this speed).
+    caplog.set_level("INFO")
+    wait_until(lambda: reconcile.sweep(stack.rt).ended, what="reconciliation to end the call")
+    (attempt,) = _attempts(stack)
+    assert (attempt.status, attempt.result, attempt.action_code) == ("busy", "busy", "NKP")
+    assert attempt.ended_at and "callback not received" in attempt.error
+    assert stack.rt.carrier.fetch_call(attempt.call_sid).status == "busy"
+    entry = _entry(stack, attempt.entry_id)
+    assert (entry.state, entry.last_result) == ("queued", "NKP")
+    r = stack.rt.redis
+    assert not r.exists(Keys.account_lock(account_id))
+    assert r.zscore(Keys.retry(cid), entry.id) is not None and r.zcard(Keys.dialing(cid)) == 0
+    assert "ended by reconciliation" in caplog.text and "901000051" not in caplog.text
+
+    # The carrier's late retry of the same callback changes nothing.
+    url, form = refused["url"], refused["params"]
+    signature = compute_signature("mock-carrier-auth-token", url, form)
+    late = requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+    assert late.status_code == 204
+    with stack.rt.db.session() as s:
+        assert s.scalar(select(func.count(Disposition.id))) == 1
+    assert r.zscore(Keys.retry(cid), entry.id) is not None
+
+
+def test_a_bridged_call_whose_final_callback_is_lost_frees_its_agent(stack: Stack):
+    with stack.rt.db.begin() as s:
+        account_id = factories.account(s, phones=(("+84901000052", "mobile"),)).id
+    stack.override("+84901000052", answer="human", ring_seconds=2, talk_seconds=120)
+    cid, (agent_id,) = _campaign_with_agents(stack, 1)
+    assert stack.dial_round() == {cid: 1}
+    wait_until(lambda: _attempts(stack)[0].connected_at, what="the bridge to the agent")
+
+    stack.stop_web()  # down while the customer talks, and when they hang up
+    sid = _attempts(stack)[0].call_sid
+    wait_until(lambda: _refused_final_callback(stack, sid), what="the final callback")
+    stack.start_web()
+    assert stack.agent_state(agent_id)["state"] == "on_call"  # stuck, until reconciled
+
+    # An answered call is first asked about 5 simulated minutes after the answer (6 s here).
+    wait_until(lambda: reconcile.sweep(stack.rt).ended, timeout=30, what="reconciliation")
+    (attempt,) = _attempts(stack)
+    assert (attempt.status, attempt.result, attempt.agent_id) == ("completed", "human", agent_id)
+    assert attempt.duration_seconds and attempt.duration_seconds >= 100
+    assert _entry(stack, attempt.entry_id).last_result == "connected"
+    assert stack.agent_state(agent_id)["state"] == "wrap_up"
+    assert not stack.rt.redis.exists(Keys.account_lock(account_id))
+
+
+def _dead_dial(stack: Stack, cid: int, created_ago: timedelta, call_sid: str | None) -> int:
+    """What a dial job leaves when it dies after recording the attempt: the entry dialing,
+    the account locked, an attempt without an end."""
+    from dialer.campaigns.attempts import claim_entry, start_attempt
+    from dialer.campaigns.followups import lock_owner
+
+    (entry_id,) = [int(m) for m, _ in stack.rt.redis.zpopmax(Keys.dial_queue(cid), 1)]
+    now = stack.rt.clock.now()
+    with stack.rt.db.begin() as s:
+        entry = claim_entry(s, entry_id, now)
+        account = s.get_one(Account, entry.account_id)
+        attempt = start_attempt(s, entry, account.phones[0], now - created_ago)
+        attempt.call_sid = call_sid
+        attempt_id, account_id = attempt.id, account.id
+    stack.rt.redis.set(Keys.account_lock(account_id), lock_owner(cid, entry_id))
+    return attempt_id
+
+
+def test_an_old_attempt_without_a_call_sid_is_ended_by_the_pacer(stack: Stack):
+    with stack.rt.db.begin() as s:
+        factories.account(s, phones=(("+84901000053", "mobile"),))
+    cid, _ = _campaign_with_agents(stack, 1)
+    attempt_id = _dead_dial(stack, cid, timedelta(hours=3), call_sid=None)
+
+    stack.dial_round()  # the pacer's tick runs the sweep
+    with stack.rt.db.session() as s:
+        attempt = s.get_one(CallAttempt, attempt_id)
+        entry = s.get_one(CampaignEntry, attempt.entry_id)
+        assert (attempt.status, attempt.result, attempt.action_code) == ("failed", "error", "NKP")
+        assert attempt.ended_at and attempt.error.startswith("no call SID")
+        assert (entry.state, entry.last_result) == ("queued", "NKP")
+        lock = Keys.account_lock(attempt.account_id)
+    assert not stack.rt.redis.exists(lock)
+    assert stack.rt.redis.zscore(Keys.retry(cid), entry.id) is not None
+    assert reconcile.sweep_if_due(stack.rt) is None  # the next sweep waits its interval
+
+
+def test_an_unknown_call_is_ended_and_an_unreachable_carrier_is_asked_again(stack: Stack):
+    with stack.rt.db.begin() as s:
+        factories.account(s, phones=(("+84901000054", "mobile"),))
+    cid, _ = _campaign_with_agents(stack, 1)
+    sid = "CA" + "5" * 32  # the carrier never heard of it (e.g. it lost its records)
+    attempt_id = _dead_dial(stack, cid, timedelta(minutes=10), call_sid=sid)
+
+    down = Runtime(
+        stack.rt.settings.with_overrides(twilio_api_base=f"http://127.0.0.1:{_free_port()}")
+    )
+    report = reconcile.sweep_if_due(down)  # as the pacer runs it: logs, never raises
+    assert report is not None and report.carrier_failed and report.ended == 0
+    # One lookup per attempt per interval, even though this one failed.
+    assert reconcile.sweep(stack.rt).looked_up == 0
+    with stack.rt.db.session() as s:
+        assert s.get_one(CallAttempt, attempt_id).ended_at is None
+
+    wait_until(lambda: reconcile.sweep(stack.rt).ended, what="the unknown call to end")
+    with stack.rt.db.session() as s:
+        attempt = s.get_one(CallAttempt, attempt_id)
+        assert (attempt.status, attempt.result, attempt.action_code) == ("failed", "error", "NKP")
+        assert "does not know call" in attempt.error
+    assert not stack.rt.redis.exists(Keys.account_lock(attempt.account_id))

@@ -14,7 +14,8 @@ from dialer.outcomes.models import Disposition
 from dialer.portfolio.models import Phone
 from dialer.redis import Keys
 from tests import factories
-from tests.test_call_flow import Stack, _attempts, _campaign_with_agents, stack, wait_for
+from tests.mock_support import wait_until
+from tests.test_call_flow import Stack, _attempts, _campaign_with_agents, stack
 
 __all__ = ["stack"]  # the fixture, imported for this module's tests
 
@@ -38,7 +39,7 @@ def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: St
     stack.mock.set_faults({"duplicate": 1.0, "reorder": 1.0})
 
     assert stack.dial_round() == {cid: 3}
-    wait_for(
+    wait_until(
         lambda: len(a := _attempts(stack)) == 3 and all(x.ended_at for x in a),
         timeout=30,
         what="three calls to end",
@@ -70,4 +71,4 @@ def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: St
     assert states[live.agent_id] == "wrap_up"
     r = stack.rt.redis
     assert r.zcard(Keys.dialing(cid)) == 0
-    wait_for(lambda: r.zcard(Keys.retry(cid)) == 2, what="two retries scheduled")
+    wait_until(lambda: r.zcard(Keys.retry(cid)) == 2, what="two retries scheduled")

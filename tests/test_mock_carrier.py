@@ -234,7 +234,7 @@ def test_complete_an_answered_call(mock, hooks, carrier):
     to = numbers(mock, answer="human", ring_seconds=1, talk_seconds=3000)
     hooks.on("/voice", '<Response><Play loop="0">http://127.0.0.1/music.mp3</Play></Response>')
     sid = place(carrier, hooks, to)
-    wait_until(lambda: carrier.fetch_status(sid) == "in-progress", what="in-progress")
+    wait_until(lambda: carrier.fetch_call(sid).status == "in-progress", what="in-progress")
     carrier.hangup(sid)
     log = wait_ended(mock, sid)
     assert log["status"] == "completed" and log["ended_by"] == "api-completed"

@@ -25,8 +25,8 @@ from dialer.outcomes.models import Callback, Referral
 from dialer.outcomes.service import Recorded, record_system_result
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.phones import phone_timezone
+from dialer.telephony.carrier import FINAL_STATUSES as FINAL_STATUSES  # for the webhooks
 
-FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 STATUS_ORDER = ("queued", "initiated", "ringing", "in-progress")
 # Carrier final status -> system result, for calls that never reached a person.
 STATUS_RESULTS = {
@@ -225,10 +225,16 @@ def end_attempt(
     duration: int | None,
     now: datetime,
     today: date,
+    *,
+    result: str | None = None,
+    error: str | None = None,
 ) -> Ended | None:
     """A final status arrived; set the result and, without an agent, the system action code.
 
-    Returns None when the attempt had already ended (a repeated or concurrent callback).
+    `result` overrides the one the status implies when the call reached nobody (the caller
+    knows better, e.g. no call was ever placed); `error` notes why. Both apply only if this
+    call is the one that ends the attempt. Returns None when the attempt had already ended
+    (a repeated or concurrent callback, or reconciliation racing a late callback).
     """
     # Conditional, so two deliveries of the final status cannot both apply it.
     first = session.execute(
@@ -239,8 +245,12 @@ def end_attempt(
     session.refresh(attempt)  # the voice webhook may have just recorded the bridge
     if first.rowcount != 1:
         return None
+    if error is not None:
+        attempt.error = error[:500]
     if attempt.result is None:
-        if attempt.answered_at is not None:
+        if result is not None:
+            attempt.result = result
+        elif attempt.answered_at is not None:
             # Answered, but the customer hung up before we bridged or abandoned.
             attempt.result = "hung_up"
         else:

@@ -1,4 +1,8 @@
-"""Redis follow-ups once an attempt's SQL change is committed: locks, queues, agent state."""
+"""Redis follow-ups once an attempt's SQL change is committed: locks, queues, agent state.
+
+`end_call` is the one way a final status ends an attempt, whoever reports it (the status
+webhook, reconciliation): SQL first, then these follow-ups.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from dialer.agents import presence
-from dialer.campaigns import queue
+from dialer.campaigns import attempts, queue
 from dialer.campaigns.attempts import Ended
+from dialer.campaigns.models import CallAttempt
 from dialer.campaigns.service import requeue
 from dialer.outcomes.service import Recorded
 from dialer.redis import Keys, release_lock
@@ -40,6 +45,39 @@ def after_end(rt: Runtime, ended: Ended) -> None:
         presence.call_ended(r, ended.agent_id, ended.attempt_id, rt.now_ts())
     if ended.recorded is not None:
         after_disposition(rt, ended.recorded)
+
+
+def end_call(
+    rt: Runtime,
+    attempt_id: int,
+    status: str,
+    duration: int | None,
+    *,
+    call_sid: str | None = None,
+    result: str | None = None,
+    error: str | None = None,
+) -> Ended | None:
+    """Apply a final status to an attempt (once) and free what its call held.
+
+    Returns None when the attempt had already ended: a repeated callback, or a late
+    callback and reconciliation racing each other, change nothing the second time.
+    """
+    with rt.db.begin() as s:
+        attempt = s.get_one(CallAttempt, attempt_id)
+        attempt.call_sid = attempt.call_sid or call_sid
+        ended = attempts.end_attempt(
+            s,
+            attempt,
+            status,
+            duration,
+            rt.clock.now(),
+            local_today(rt),
+            result=result,
+            error=error,
+        )
+    if ended is not None:
+        after_end(rt, ended)
+    return ended
 
 
 def after_disposition(rt: Runtime, recorded: Recorded) -> None:

@@ -21,6 +21,9 @@ from dialer.telephony.carrier import CallRequest, CarrierError
 log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 3600  # outlives any call; released as soon as the call ends
+# Real seconds RQ lets place_call run before killing it: an attempt row older than this
+# whose call has no SID will never get one from its job.
+PLACE_CALL_TIMEOUT = 60
 BUSY_ACCOUNT_RETRY = timedelta(minutes=2)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dialer.db import Base, UTCDateTime, utcnow
@@ -56,6 +56,16 @@ class CallAttempt(Base):
     """One call placed (or stopped by a rule) to one phone of a campaign entry."""
 
     __tablename__ = "call_attempts"
+    __table_args__ = (
+        # Reconciliation reads the open attempts every half minute: a partial index keeps
+        # that to the calls in flight, however long the table grows.
+        Index(
+            "ix_call_attempts_open",
+            "created_at",
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)

@@ -10,8 +10,8 @@ import threading
 from sqlalchemy import func, select
 
 from dialer.agents import presence
-from dialer.campaigns import queue
-from dialer.campaigns.jobs import place_call
+from dialer.campaigns import queue, reconcile
+from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
 from dialer.redis import Keys
@@ -83,13 +83,15 @@ def tick(rt: Runtime) -> dict[int, int]:
                 place_call,
                 campaign_id,
                 entry_id,
-                job_timeout=60,
+                job_timeout=PLACE_CALL_TIMEOUT,
                 result_ttl=300,
                 description=f"place_call campaign={campaign_id} entry={entry_id}",
             )
         started[campaign_id] = len(entry_ids)
         if not entry_ids:
             _complete_if_done(rt, campaign_id, sizes)
+    # Calls whose final callback never came: throttled, and never raises.
+    reconcile.sweep_if_due(rt)
     return started
 
 

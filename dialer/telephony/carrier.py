@@ -10,10 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import requests
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from dialer.config import MOCK_AUTH_TOKEN, Settings
+
+FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
+# Real seconds a call lookup may take. Lookups run in the pacer's loop, which must not hang
+# on a carrier that stopped answering; call creation keeps the library's default.
+FETCH_TIMEOUT_SECONDS = 5.0
 
 
 class CarrierError(RuntimeError):
@@ -42,6 +49,19 @@ class CallRequest:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CallInfo:
+    """A call as the carrier's call record shows it now (Twilio's Call resource)."""
+
+    status: str  # queued, ringing, in-progress, or one of FINAL_STATUSES
+    duration: int | None = None  # seconds from answer to end, once the call has ended
+    answered_by: str | None = None  # the AMD result, when machine detection ran
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
 class Carrier(Protocol):
     def place_call(self, request: CallRequest) -> str:
         """Start an outbound call; return its call SID."""
@@ -51,13 +71,15 @@ class Carrier(Protocol):
         """End a call in any state (cancel if not yet answered)."""
         ...
 
-    def fetch_status(self, call_sid: str) -> str:
-        """The call's current status as the carrier sees it."""
+    def fetch_call(self, call_sid: str) -> CallInfo:
+        """The call's record now. CarrierError with code 20404 (HTTP 404) when the carrier
+        does not know the call; with no code and no status when it cannot be reached."""
         ...
 
 
-def make_twilio_client(settings: Settings) -> Client:
-    """The official client, pointed at TWILIO_API_BASE when that is set."""
+def make_twilio_client(settings: Settings, timeout: float | None = None) -> Client:
+    """The official client, pointed at TWILIO_API_BASE when that is set; `timeout` (real
+    seconds) bounds each request."""
     if not settings.twilio_api_base and settings.twilio_auth_token == MOCK_AUTH_TOKEN:
         # Sending the mock's credentials to api.twilio.com could only fail (20003), call
         # after call; say what is missing instead.
@@ -66,7 +88,10 @@ def make_twilio_client(settings: Settings) -> Client:
             "TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are the mock carrier's: set real "
             "credentials, or point TWILIO_API_BASE at `dialer mock-carrier`"
         )
-    client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+    http_client = TwilioHttpClient(timeout=timeout) if timeout is not None else None
+    client = Client(
+        settings.twilio_account_sid, settings.twilio_auth_token, http_client=http_client
+    )
     if settings.twilio_api_base:
         client.api.base_url = settings.twilio_api_base.rstrip("/")
     return client
@@ -77,6 +102,7 @@ class TwilioCarrier:
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self.client = client or make_twilio_client(settings)
+        self._lookup_client = client or make_twilio_client(settings, FETCH_TIMEOUT_SECONDS)
 
     def place_call(self, request: CallRequest) -> str:
         params: dict[str, object] = {"to": request.to, "from_": request.from_}
@@ -108,14 +134,22 @@ class TwilioCarrier:
             call = self.client.calls(call_sid).fetch()
             # A call not yet answered is canceled; an answered one is completed.
             target = "canceled" if call.status in ("queued", "ringing") else "completed"
-            if call.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+            if call.status in FINAL_STATUSES:
                 return
             self.client.calls(call_sid).update(status=target)
         except TwilioRestException as exc:
             raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
 
-    def fetch_status(self, call_sid: str) -> str:
+    def fetch_call(self, call_sid: str) -> CallInfo:
         try:
-            return self.client.calls(call_sid).fetch().status
+            call = self._lookup_client.calls(call_sid).fetch()
         except TwilioRestException as exc:
             raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+        except requests.RequestException as exc:  # refused, reset, timed out
+            raise CarrierError(f"carrier unreachable: {exc.__class__.__name__}") from exc
+        duration = str(call.duration) if call.duration is not None else ""
+        return CallInfo(
+            status=str(call.status or ""),
+            duration=int(duration) if duration.isdigit() else None,
+            answered_by=call.answered_by or None,
+        )

@@ -103,26 +103,23 @@ def status() -> tuple[str, int]:
     attempt_id = _id_arg("attempt")
     call_status = request.form.get("CallStatus", "")
     duration = request.form.get("CallDuration", "")
-    ended = None
+    call_sid = request.form.get("CallSid")
     with rt.db.begin() as s:
         attempt = s.get(CallAttempt, attempt_id) if attempt_id else None
         if attempt is None:
             log.warning("status callback for unknown attempt %r", attempt_id)
             return "", 204
-        attempt.call_sid = attempt.call_sid or request.form.get("CallSid")
-        if call_status in attempts.FINAL_STATUSES:
-            ended = attempts.end_attempt(
-                s,
-                attempt,
-                call_status,
-                int(duration) if duration.isdigit() else None,
-                rt.clock.now(),
-                followups.local_today(rt),
-            )
-        else:
+        if call_status not in attempts.FINAL_STATUSES:
+            attempt.call_sid = attempt.call_sid or call_sid
             attempts.advance_status(attempt, call_status)
-    if ended is not None:
-        followups.after_end(rt, ended)
+    if attempt_id is not None and call_status in attempts.FINAL_STATUSES:
+        followups.end_call(
+            rt,
+            attempt_id,
+            call_status,
+            int(duration) if duration.isdigit() else None,
+            call_sid=call_sid,
+        )
     return "", 204
 
 
