@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from dialer.campaigns import pacer
 from dialer.campaigns.models import CallAttempt
 from dialer.outcomes.models import Disposition
 from dialer.portfolio.models import Phone
@@ -72,3 +73,33 @@ def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: St
     r = stack.rt.redis
     assert r.zcard(Keys.dialing(cid)) == 0
     wait_until(lambda: r.zcard(Keys.retry(cid)) == 2, what="two retries scheduled")
+
+
+def test_dropped_status_callbacks_are_reconciled_by_the_pacer(stack: Stack):
+    numbers = {"+84901000021": "busy", "+84901000022": "failed"}
+    with stack.rt.db.begin() as s:
+        for number in numbers:
+            factories.account(s, phones=((number, "mobile"),))
+    for number, answer in numbers.items():
+        stack.override(number, answer=answer, ring_seconds=3)
+    cid, _agents = _campaign_with_agents(stack, 2)
+    stack.mock.set_faults({"drop": 1.0, "kinds": ["status-callback"]})
+
+    assert stack.dial_round() == {cid: 2}
+    sids = [a.call_sid for a in _attempts(stack)]
+    wait_until(lambda: all(stack.mock.call_log(sid)["end_ts"] for sid in sids), what="calls to end")
+    assert all(a.ended_at is None for a in _attempts(stack))  # nothing told the dialer
+    for sid in sids:  # the witness: every status callback of both calls was dropped
+        assert all(e["faults"] == ["drop"] for e in _faults(stack, sid))
+        assert not [e for e in stack.mock.events(sid) if e.get("kind") == "status-callback"
+                    and e["type"] == "webhook"]  # fmt: skip
+
+    # The pacer's own loop finds them overdue and asks the carrier.
+    wait_until(
+        lambda: pacer.tick(stack.rt) is not None and all(a.ended_at for a in _attempts(stack)),
+        timeout=30,
+        what="the pacer to reconcile both calls",
+    )
+    results = sorted((a.status, a.result) for a in _attempts(stack))
+    assert results == [("busy", "busy"), ("failed", "failed")]
+    assert all("callback not received" in a.error for a in _attempts(stack))
