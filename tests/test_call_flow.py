@@ -59,6 +59,14 @@ class Stack:
         assert resp.status_code == expect, resp.text
         return resp.json()
 
+    def callees(self, behaviours: dict[str, dict]) -> None:
+        """One account per number (its borrower's mobile), each answering as scripted."""
+        with self.rt.db.begin() as s:
+            for number in behaviours:
+                factories.account(s, phones=((number, "mobile"),))
+        for number, behaviour in behaviours.items():
+            self.override(number, **behaviour)
+
     def override(self, number: str, **behaviour) -> None:
         resp = requests.post(f"{self.mock_url}/_mock/numbers/{number}", json=behaviour, timeout=5)
         assert resp.status_code in (200, 201), resp.text
@@ -202,11 +210,7 @@ def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Sta
 
 def test_system_results_are_recorded_and_retried(stack: Stack):
     numbers = {"+84901000001": "no-answer", "+84901000002": "machine", "+84901000003": "busy"}
-    with stack.rt.db.begin() as s:
-        for number in numbers:
-            factories.account(s, phones=((number, "mobile"),))
-    for number, answer in numbers.items():
-        stack.override(number, answer=answer, ring_seconds=5)
+    stack.callees({n: {"answer": answer, "ring_seconds": 5} for n, answer in numbers.items()})
     cid, _agents = _campaign_with_agents(stack, 3)
 
     assert stack.dial_round() == {cid: 3}

@@ -14,7 +14,6 @@ from dialer.campaigns.models import CallAttempt
 from dialer.outcomes.models import Disposition
 from dialer.portfolio.models import Phone
 from dialer.redis import Keys
-from tests import factories
 from tests.mock_support import wait_until
 from tests.test_call_flow import Stack, _attempts, _campaign_with_agents, stack
 
@@ -26,16 +25,13 @@ def _faults(stack: Stack, sid: str) -> list[dict]:
 
 
 def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: Stack):
-    numbers = {
-        "+84901000011": {"answer": "human", "ring_seconds": 4, "talk_seconds": 20},
-        "+84901000012": {"answer": "busy", "ring_seconds": 3},
-        "+84901000013": {"answer": "no-answer"},
-    }
-    with stack.rt.db.begin() as s:
-        for number in numbers:
-            factories.account(s, phones=((number, "mobile"),))
-    for number, behaviour in numbers.items():
-        stack.override(number, **behaviour)
+    stack.callees(
+        {
+            "+84901000011": {"answer": "human", "ring_seconds": 4, "talk_seconds": 20},
+            "+84901000012": {"answer": "busy", "ring_seconds": 3},
+            "+84901000013": {"answer": "no-answer"},
+        }
+    )
     cid, agents = _campaign_with_agents(stack, 3)
     stack.mock.set_faults({"duplicate": 1.0, "reorder": 1.0})
 
@@ -76,12 +72,10 @@ def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: St
 
 
 def test_dropped_status_callbacks_are_reconciled_by_the_pacer(stack: Stack):
-    numbers = {"+84901000021": "busy", "+84901000022": "failed"}
-    with stack.rt.db.begin() as s:
-        for number in numbers:
-            factories.account(s, phones=((number, "mobile"),))
-    for number, answer in numbers.items():
-        stack.override(number, answer=answer, ring_seconds=3)
+    stack.callees(
+        {"+84901000021": {"answer": "busy", "ring_seconds": 3},
+         "+84901000022": {"answer": "failed", "ring_seconds": 3}}
+    )  # fmt: skip
     cid, _agents = _campaign_with_agents(stack, 2)
     stack.mock.set_faults({"drop": 1.0, "kinds": ["status-callback"]})
 
