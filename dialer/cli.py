@@ -88,6 +88,11 @@ def worker(burst: bool, fork: bool) -> None:
         rt.carrier  # noqa: B018  (fail now, not on the first call, when it is misconfigured)
     except CarrierError as exc:
         raise click.ClickException(str(exc)) from None
+    from dialer.campaigns.scheduled import schedule_templates
+
+    # Daily templates live in SQL; their next launches must be in RQ's scheduler even
+    # after Redis lost them (idempotent: the jobs have fixed ids).
+    schedule_templates(rt)
     worker_class = Worker if fork else SimpleWorker
     worker_class([rt.queue], connection=rt.redis).work(burst=burst, with_scheduler=True)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
 
 from dialer.config import Settings
 
@@ -58,3 +60,9 @@ class Clock:
             out["DIALER_CLOCK_REAL_ORIGIN"] = repr(self.real_origin)
             out["DIALER_CLOCK_SIM_ORIGIN"] = repr(self.sim_origin)
         return out
+
+
+def local_day_start(now: datetime, tz: str) -> datetime:
+    """Midnight of `now`'s local day in tz, as an aware UTC datetime."""
+    local = now.astimezone(ZoneInfo(tz))
+    return datetime.combine(local.date(), dtime(0), ZoneInfo(tz)).astimezone(UTC)

@@ -60,6 +60,10 @@ class Settings:
     # How long (simulated seconds) an answered call waits for a free agent before abandoning.
     agent_claim_timeout: float = 1.0
     ring_timeout: int = 25  # seconds a call rings before no-answer; rules require >= 15
+    # Calls per second the carrier account allows (Twilio's default is 1), for all workers.
+    cps: float = 1.0
+    # Calls an agentless (IVR) campaign may have in flight at once.
+    ivr_lines: int = 20
     api_token: str | None = None
     rq_queue: str = "dialer"
 
@@ -103,6 +107,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     speed = _float(env, "DIALER_SPEED", 1.0)
     if speed <= 0:
         raise ConfigError("DIALER_SPEED must be above 0")
+    cps = _float(env, "DIALER_CPS", 1.0)
+    if cps <= 0:
+        raise ConfigError("DIALER_CPS must be above 0")
     real_origin = env.get("DIALER_CLOCK_REAL_ORIGIN")
     sim_origin = env.get("DIALER_CLOCK_SIM_ORIGIN")
     return Settings(
@@ -123,6 +130,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         clock_sim_origin=float(sim_origin) if sim_origin else None,
         agent_claim_timeout=_float(env, "DIALER_AGENT_CLAIM_TIMEOUT", 1.0),
         ring_timeout=_int(env, "DIALER_RING_TIMEOUT", 25),
+        cps=cps,
+        ivr_lines=_int(env, "DIALER_IVR_LINES", 20),
         api_token=env.get("DIALER_API_TOKEN") or None,
         rq_queue=env.get("DIALER_RQ_QUEUE") or "dialer",
     )

@@ -201,6 +201,26 @@ class Keys:
         return f"{PREFIX}:attempt:{attempt_id}:reconcile-checked"
 
     @staticmethod
+    def preview(agent_id: int) -> str:
+        """ "campaign_id:entry_id" an agent has on screen in preview mode (a lease)."""
+        return f"{PREFIX}:agent:{agent_id}:preview"
+
+    @staticmethod
+    def reserved_agent(attempt_id: int) -> str:
+        """The agent a preview call was placed for, freed if nobody answers."""
+        return f"{PREFIX}:attempt:{attempt_id}:reserved-agent"
+
+    @staticmethod
+    def pacing_inputs(campaign_id: int) -> str:
+        """JSON of the pacer's estimates and abandon counters for a campaign (short-lived)."""
+        return f"{PREFIX}:campaign:{campaign_id}:pacing-inputs"
+
+    @staticmethod
+    def cps_bucket() -> str:
+        """Hash tokens/ts: the carrier account's calls-per-second token bucket."""
+        return f"{PREFIX}:carrier:cps"
+
+    @staticmethod
     def carrier_errors(campaign_id: int) -> str:
         """Carrier errors in a row for the campaign (reset by a call placed)."""
         return f"{PREFIX}:campaign:{campaign_id}:carrier-errors"

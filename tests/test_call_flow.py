@@ -108,6 +108,8 @@ def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
         "DIALER_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "DIALER_WEB_PORT": str(port),
         "DIALER_API_TOKEN": "test-api-token",
+        # Calls per second are not what these tests are about: a round dials all it may.
+        "DIALER_CPS": "100",
         **clock.env(),
     }
     for name, value in env.items():
@@ -343,8 +345,9 @@ def test_duplicate_voice_deliveries_claim_one_agent(stack: Stack):
         ({"name": 123}, "name must be text"),
         ({"name": "x", "max_attempts_per_entry": "5"}, "must be a whole number"),
         ({"name": "x", "max_attempts_per_entry": True}, "must be a whole number"),
-        ({"name": "x", "compliance_profile": ["vn"]}, "compliance_profile must be text"),
-        ({"name": "x", "caller_id": "hello"}, "not a valid number"),
+        ({"name": "x", "compliance_profile": ["vn"]}, "compliance_profile must be a profile"),
+        ({"name": "x", "caller_ids": ["hello"]}, "not a valid number"),
+        ({"name": "x", "caller_id": "+842873000001"}, "unknown setting(s) caller_id"),
         ({}, "name is required"),
     ],
 )
@@ -465,7 +468,7 @@ def _dead_dial(stack: Stack, cid: int, created_ago: timedelta, call_sid: str | N
     """What a dial job leaves when it dies after recording the attempt: the entry dialing,
     the account locked, an attempt without an end."""
     from dialer.campaigns.attempts import claim_entry, start_attempt
-    from dialer.campaigns.followups import lock_owner
+    from dialer.campaigns.queue import lock_owner
 
     (entry_id,) = [int(m) for m, _ in stack.rt.redis.zpopmax(Keys.dial_queue(cid), 1)]
     now = stack.rt.clock.now()

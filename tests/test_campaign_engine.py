@@ -50,7 +50,11 @@ def test_builder_selects_ranks_and_queues(session, redis_client, codes):
     built = service.launch(session, campaign, NOW, VN)
     session.commit()
     assert built.entries == 3
-    assert service.start_dialing(session, redis_client, campaign) == 3
+    assert campaign.build_summary == {
+        "selected": 3,
+        "excluded": {"account_closed": 1, "suppressed": 1, "referred": 1, "no_callable_phone": 3},
+    }
+    assert service.start_dialing(session, redis_client, campaign, NOW) == 3
     order = [int(m) for m in redis_client.zrange(Keys.dial_queue(campaign.id), 0, -1, desc=True)]
     entries = {e.id: e for e in session.scalars(select(CampaignEntry))}
     assert [entries[i].account_id for i in order] == [late.id, mid.id, early.id]
@@ -315,7 +319,7 @@ def test_holds_set_after_the_build_are_checked_right_before_the_dial(
     campaign = service.create_campaign(session, "c")
     service.launch(session, campaign, rt.clock.now(), VN)
     session.commit()
-    service.start_dialing(session, redis_client, campaign)
+    service.start_dialing(session, redis_client, campaign, rt.clock.now())
     # Meanwhile another campaign's call changed the account.
     if hold == "promise":
         acc.suppressed_until = rt.clock.now().date() + timedelta(days=5)

@@ -1,12 +1,11 @@
 """Pure core: ranking, pacing, compliance and action-code effects, without servers."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialer.campaigns.compliance import DialFacts, Profile, check, get_profile
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start, progressive
 from dialer.campaigns.ranking import RankInput, bucket_of, rank, score
 from dialer.outcomes.catalogue import CodeSpec, default_codes
@@ -92,68 +91,6 @@ def test_progressive_one_call_per_ready_agent():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="no pacing policy"):
         calls_to_start("turbo", PacingSnapshot(agents_ready=1))
-
-
-# --- compliance ----------------------------------------------------------------------------
-
-
-def _facts(now=NOW, relation="mobile", attempts_today=0, last=None):
-    return DialFacts(
-        now=now,
-        timezone=VN,
-        phone_relation=relation,
-        attempts_today=attempts_today,
-        last_attempt_at=last,
-    )
-
-
-def test_vn_window_blocks_before_seven_and_from_nine_pm():
-    profile = get_profile("vn-finance")
-    early = datetime(2026, 11, 22, 23, 59, tzinfo=UTC)  # 06:59 local
-    verdict = check(profile, _facts(now=early))
-    assert not verdict.allowed and verdict.rule == "calling_window"
-    assert verdict.retry_at.astimezone(UTC) == datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
-    late = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 21:00 local
-    assert check(profile, _facts(now=late)).rule == "calling_window"
-    assert check(profile, _facts(now=late - timedelta(minutes=1))).allowed
-
-
-def test_vn_daily_limit_and_references():
-    profile = get_profile("vn-finance")
-    assert check(profile, _facts(attempts_today=4)).allowed
-    assert check(profile, _facts(attempts_today=5)).rule == "daily_attempt_limit"
-    assert check(profile, _facts(relation="reference")).rule == "obligors_only"
-
-
-def test_min_gap_rule():
-    profile = Profile("t", time(7), time(21), 5, min_gap_minutes=30)
-    verdict = check(profile, _facts(last=NOW - timedelta(minutes=10)))
-    assert verdict.rule == "min_gap" and verdict.retry_at == NOW + timedelta(minutes=20)
-
-
-@given(
-    st.datetimes(
-        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
-    ),
-    st.integers(0, 8),
-    st.sampled_from(["mobile", "home", "work", "reference"]),
-)
-def test_allowed_dials_never_break_a_rule(now, attempts, relation):
-    profile = get_profile("vn-finance")
-    verdict = check(profile, _facts(now=now, attempts_today=attempts, relation=relation))
-    from zoneinfo import ZoneInfo
-
-    local = now.astimezone(ZoneInfo(VN)).time()
-    in_window = time(7) <= local < time(21)
-    breaks = not in_window or attempts >= 5 or relation == "reference"
-    assert verdict.allowed == (not breaks)
-    if not verdict.allowed:
-        assert verdict.rule  # no dial is blocked without a named rule
-
-
-def test_unknown_profile():
-    with pytest.raises(ValueError, match="unknown compliance profile"):
-        get_profile("mars")
 
 
 # --- action-code effects -------------------------------------------------------------------

@@ -193,6 +193,24 @@ def claim(
             return agent_id
 
 
+# A preview call reserves the agent who chose to dial it: only if they are ready.
+_RESERVE = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'ready' then
+  return 0
+end
+redis.call('ZREM', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'state', 'on_call', 'attempt_id', ARGV[1], 'disposed', '',
+           'since', ARGV[2])
+return 1
+"""
+
+
+def reserve(r: redis.Redis, campaign_id: int, agent_id: int, attempt_id: int, now: float) -> bool:
+    """Put a ready agent on this attempt's call before it is placed (preview dialing)."""
+    keys = (Keys.agent(agent_id), Keys.ready_agents(campaign_id))
+    return bool(r.eval(_RESERVE, 2, *keys, attempt_id, now, agent_id))
+
+
 def set_offline(r: redis.Redis, agent_id: int, now: float) -> AgentPresence:
     """Log the agent out of Redis state; returns what they were doing."""
     before = get(r, agent_id)
@@ -208,15 +226,23 @@ def set_offline(r: redis.Redis, agent_id: int, now: float) -> AgentPresence:
     return before
 
 
-def counts(r: redis.Redis, campaign_id: int) -> dict[str, int]:
-    """Agents of the campaign by state."""
+def states(r: redis.Redis, campaign_id: int) -> list[tuple[str, float | None]]:
+    """(state, since) of every agent logged in to the campaign, for the pacer."""
     ids = [int(i) for i in r.smembers(Keys.campaign_agents(campaign_id))]
-    out = dict.fromkeys(STATES, 0)
     if not ids:
-        return out
+        return []
     with r.pipeline(transaction=False) as pipe:
         for agent_id in ids:
-            pipe.hget(Keys.agent(agent_id), "state")
-        for state in pipe.execute():
-            out[(state or b"offline").decode()] += 1
+            pipe.hmget(Keys.agent(agent_id), "state", "since")
+        rows = pipe.execute()
+    return [
+        ((state or b"offline").decode(), float(since) if since else None) for state, since in rows
+    ]
+
+
+def counts(r: redis.Redis, campaign_id: int) -> dict[str, int]:
+    """Agents of the campaign by state."""
+    out = dict.fromkeys(STATES, 0)
+    for state, _ in states(r, campaign_id):
+        out[state] += 1
     return out

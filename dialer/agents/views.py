@@ -6,6 +6,8 @@ from flask import Blueprint, jsonify
 
 from dialer.agents import presence, service
 from dialer.agents.models import Agent
+from dialer.campaigns import preview
+from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import CallAttempt
 from dialer.http import ApiError, current_runtime, field, json_body, require_token
 from dialer.portfolio.models import Account, Phone
@@ -78,3 +80,29 @@ def login(agent_id: int):
 @bp.post("/<int:agent_id>/logout")
 def logout(agent_id: int):
     return jsonify(service.logout(current_runtime(), agent_id).as_dict())
+
+
+@bp.post("/<int:agent_id>/preview")
+def preview_take(agent_id: int):
+    """Preview mode: the next account for this agent (the same one until dialed/skipped)."""
+    return _preview(preview.take, agent_id)
+
+
+@bp.post("/<int:agent_id>/preview/dial")
+def preview_dial(agent_id: int):
+    return _preview(preview.dial, agent_id)
+
+
+@bp.post("/<int:agent_id>/preview/skip")
+def preview_skip(agent_id: int):
+    return _preview(preview.skip, agent_id)
+
+
+def _preview(action, agent_id: int):
+    try:
+        out = action(current_runtime(), agent_id)
+    except CampaignError as exc:
+        raise ApiError(str(exc), 409) from None
+    if out is None:
+        return jsonify({"error": "no account left to preview"}), 404
+    return jsonify(out)

@@ -7,7 +7,7 @@ are returned to the caller to run after commit, because SQL is the truth.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -17,11 +17,11 @@ from dialer.campaigns.compliance import (
     Profile,
     Verdict,
     check,
-    get_profile,
 )
 from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry, DncNumber
-from dialer.campaigns.service import attempts_per_phone, callable_phones, local_day_start
-from dialer.outcomes.models import Callback, Referral
+from dialer.campaigns.service import attempts_per_phone, callable_phones, effective_profile
+from dialer.clock import local_day_start
+from dialer.outcomes.models import ActionCode, Callback, Disposition, Referral
 from dialer.outcomes.service import Recorded, record_system_result
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.phones import phone_timezone
@@ -49,7 +49,7 @@ def claim_entry(session: Session, entry_id: int, now: datetime) -> CampaignEntry
     result = session.execute(
         update(CampaignEntry)
         .where(CampaignEntry.id == entry_id, CampaignEntry.state == "queued")
-        .values(state="dialing", updated_at=now)
+        .values(state="dialing", not_before=None, updated_at=now)
     )
     if result.rowcount != 1:
         return None
@@ -73,6 +73,70 @@ def choose_phone(
     return min(candidates, key=lambda p: (tried.get(p.id, 0), p.priority, p.id))
 
 
+def dial_facts(
+    session: Session,
+    profile: Profile,
+    account: Account,
+    phone: Phone,
+    now: datetime,
+    default_tz: str,
+    *,
+    ring_timeout: int,
+    reserved_agent: bool = False,
+) -> DialFacts:
+    """The facts the profile's rules read, from SQL now, with queries bounded by the
+    longest look-back any rule of the profile needs."""
+    tz = account.timezone or phone_timezone(phone.number) or default_tz
+    day_start = local_day_start(now, tz)
+    lookback = timedelta(minutes=profile.min_gap_minutes)
+    if profile.max_attempts_per_account_in_days is not None:
+        lookback = max(lookback, timedelta(days=profile.max_attempts_per_account_in_days[1]))
+    if profile.abandon_quiet_hours is not None:
+        lookback = max(lookback, timedelta(hours=profile.abandon_quiet_hours))
+    since = min(day_start, now - lookback)
+    rows = session.execute(
+        select(CallAttempt.created_at, CallAttempt.phone_id, CallAttempt.result).where(
+            CallAttempt.account_id == account.id,
+            CallAttempt.created_at >= since,
+            CallAttempt.call_sid.is_not(None),  # dials that reached the carrier
+        )
+    ).all()
+    dials = [(_aware(created), phone_id, result) for created, phone_id, result in rows]
+    today = [(t, phone_id, result) for t, phone_id, result in dials if t >= day_start]
+    on_phone = [(t, result) for t, phone_id, result in dials if phone_id == phone.id]
+    last_conversation = None
+    if profile.quiet_days_after_conversation is not None:
+        last_conversation = session.scalar(
+            select(func.max(Disposition.created_at))
+            .join(ActionCode, ActionCode.code == Disposition.code)
+            .where(
+                Disposition.account_id == account.id,
+                ActionCode.is_contact.is_(True),
+                Disposition.created_at
+                >= now - timedelta(days=profile.quiet_days_after_conversation),
+            )
+        )
+    return DialFacts(
+        now=now,
+        timezone=tz,
+        phone_relation=phone.relation,
+        attempts_today=len(today),
+        last_attempt_at=max((t for t, _, _ in dials), default=None),
+        on_dnc=session.get(DncNumber, phone.number) is not None,
+        attempts_on_phone_today=sum(1 for _, pid, _ in today if pid == phone.id),
+        recent_attempt_times=tuple(t for t, _, _ in dials),
+        last_conversation_at=_aware(last_conversation) if last_conversation else None,
+        last_abandoned_at=max((t for t, r in on_phone if r == "abandoned"), default=None),
+        machine_today=any(pid == phone.id and result == "machine" for _, pid, result in today),
+        ring_timeout=ring_timeout,
+        reserved_agent=reserved_agent,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def compliance_verdict(
     session: Session,
     campaign: Campaign,
@@ -80,25 +144,24 @@ def compliance_verdict(
     phone: Phone,
     now: datetime,
     default_tz: str,
+    *,
+    ring_timeout: int,
+    reserved_agent: bool = False,
 ) -> Verdict:
-    """The last check right before a dial, with the facts read from SQL now."""
-    tz = account.timezone or phone_timezone(phone.number) or default_tz
-    day_start = local_day_start(now, tz)
-    attempts_today, last_at = session.execute(
-        select(func.count(CallAttempt.id), func.max(CallAttempt.created_at)).where(
-            CallAttempt.account_id == account.id,
-            CallAttempt.created_at >= day_start,
-            CallAttempt.call_sid.is_not(None),
-        )
-    ).one()
-    facts = DialFacts(
-        now=now,
-        timezone=tz,
-        phone_relation=phone.relation,
-        attempts_today=attempts_today,
-        last_attempt_at=last_at,
+    """The last check right before a dial: the campaign's (narrowed) profile against the
+    facts read from SQL now."""
+    profile = effective_profile(campaign)
+    facts = dial_facts(
+        session,
+        profile,
+        account,
+        phone,
+        now,
+        default_tz,
+        ring_timeout=ring_timeout,
+        reserved_agent=reserved_agent,
     )
-    return check(get_profile(campaign.compliance_profile), facts)
+    return check(profile, facts)
 
 
 def account_hold(session: Session, account: Account, today: date) -> Verdict | None:
@@ -131,6 +194,7 @@ def record_block(
         )
     )
     entry.state = "queued" if verdict.retry_at else "done"
+    entry.not_before = verdict.retry_at
     entry.last_result = f"blocked:{verdict.rule}"
 
 
@@ -204,6 +268,20 @@ def record_bridge(session: Session, attempt_id: int, agent_id: int | None, now: 
             CallAttempt.result.is_(None),
         )
         .values(**values)
+    )
+    return done.rowcount == 1
+
+
+def record_reminder(session: Session, attempt_id: int) -> bool:
+    """An agentless call reached a person, who hears the reminder (no agent involved)."""
+    done = session.execute(
+        update(CallAttempt)
+        .where(
+            CallAttempt.id == attempt_id,
+            CallAttempt.ended_at.is_(None),
+            CallAttempt.result.is_(None),
+        )
+        .values(result="reminded")
     )
     return done.rowcount == 1
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy import select
 
 from dialer.campaigns import pacer as pacer_loop
-from dialer.campaigns import service
-from dialer.campaigns.models import Campaign
+from dialer.campaigns import scheduled, service, templates
+from dialer.campaigns.models import DIAL_MODES, Campaign, CampaignTemplate
 from dialer.runtime import get_runtime
 
 
@@ -28,44 +31,162 @@ def campaign() -> None:
     """Create, launch, stop and watch campaigns."""
 
 
+def _pairs(option: str, raw: tuple[str, ...], kind: type) -> dict[str, Any]:
+    """NAME=VALUE options into a dict, with a clear error for a malformed one."""
+    out: dict[str, Any] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint=option)
+        try:
+            out[key.strip()] = kind(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is not a {kind.__name__}", param_hint=option
+            ) from None
+    return out
+
+
+def _settings_from_options(o: dict[str, Any]) -> dict[str, Any]:
+    """Campaign settings from the create/template options; a --settings file is the base."""
+    settings: dict[str, Any] = {}
+    if o["settings_file"] is not None:
+        try:
+            settings = json.load(o["settings_file"])
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--settings") from None
+        if not isinstance(settings, dict):
+            raise click.BadParameter("must hold a JSON object", param_hint="--settings")
+    filters = dict(settings.get("filters") or {})
+    for key in ("dpd_min", "dpd_max", "min_overdue_amount", "account_list"):
+        if o[key] is not None:
+            filters[key] = o[key]
+    for key in ("products", "branches", "buckets"):
+        if o[key]:
+            filters[key] = list(o[key])
+    for key in ("broken_promise", "callbacks_due"):
+        if o[key]:
+            filters[key] = True
+    settings["filters"] = filters
+    if o["window"] is not None:
+        start, sep, end = o["window"].partition("-")
+        if not sep:
+            raise click.BadParameter("use HH:MM-HH:MM", param_hint="--window")
+        settings["window_start"], settings["window_end"] = start.strip(), end.strip()
+    if o["script_file"] is not None:
+        settings["script"] = o["script_file"].read()
+    direct = {
+        "dial_mode": o["mode"],
+        "compliance_profile": o["profile"],
+        "max_attempts_per_entry": o["max_attempts"],
+        "max_attempts_per_day": o["max_per_day"],
+        "skip_public_holidays": o["holidays"],
+        "team": o["team"],
+        "abandon_target": o["abandon_target"],
+        "max_lines_per_agent": o["max_lines"],
+    }
+    settings.update({k: v for k, v in direct.items() if v is not None})
+    if o["caller_ids"]:
+        settings["caller_ids"] = list(o["caller_ids"])
+    if o["agent_ids"]:
+        settings["agent_ids"] = list(o["agent_ids"])
+    if o["retry"]:
+        settings["retry_minutes"] = _pairs("--retry", o["retry"], int)
+    if o["weights"]:
+        settings["ranking"] = _pairs("--weight", o["weights"], float)
+    return settings
+
+
+def settings_options(command):
+    """The options that describe a campaign's settings (create, template save)."""
+    options = [
+        click.option(
+            "--settings",
+            "settings_file",
+            type=click.File(encoding="utf-8"),
+            help="JSON object of settings; the options below override it",
+        ),
+        click.option("--mode", type=click.Choice(DIAL_MODES), help="dial mode [progressive]"),
+        click.option("--profile", help="compliance profile [vn-finance]"),
+        click.option("--dpd-min", type=click.IntRange(min=0)),
+        click.option("--dpd-max", type=click.IntRange(min=0)),
+        click.option("--bucket", "buckets", multiple=True, help="B1..B8; repeat for several"),
+        click.option("--min-overdue", "min_overdue_amount", type=click.IntRange(min=0)),
+        click.option("--product", "products", multiple=True, help="repeat for several"),
+        click.option("--branch", "branches", multiple=True, help="repeat for several"),
+        click.option(
+            "--broken-promise",
+            is_flag=True,
+            default=None,
+            help="only accounts with a broken promise",
+        ),
+        click.option(
+            "--callbacks-due", is_flag=True, default=None, help="only accounts with a callback due"
+        ),
+        click.option("--account-list", help="only the accounts of this saved list"),
+        click.option("--max-attempts", type=click.IntRange(min=1), help="per entry [3]"),
+        click.option(
+            "--max-per-day",
+            type=click.IntRange(min=1),
+            help="attempts per account per day (at most the profile's)",
+        ),
+        click.option("--window", help="calling window HH:MM-HH:MM, inside the profile's"),
+        click.option(
+            "--holidays/--no-holidays",
+            default=None,
+            help="skip public holidays (default: the profile's rule)",
+        ),
+        click.option(
+            "--retry",
+            multiple=True,
+            metavar="RESULT=MINUTES",
+            help="retry interval for a call result or action code; repeat",
+        ),
+        click.option("--caller-id", "caller_ids", multiple=True, help="E.164; repeat to rotate"),
+        click.option(
+            "--script-file",
+            type=click.File(encoding="utf-8"),
+            help="call script shown to the agents",
+        ),
+        click.option("--team", help="agents of this team work it"),
+        click.option("--agent", "agent_ids", type=int, multiple=True, help="agent id; repeat"),
+        click.option(
+            "--abandon-target",
+            type=click.FloatRange(0, 1),
+            help="abandoned / live answers [0.03], never above the profile's cap",
+        ),
+        click.option("--max-lines", type=click.FloatRange(1), help="calls per agent at most [3]"),
+        click.option(
+            "--weight",
+            "weights",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="ranking weight override; repeat (see docs/ranking.md)",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @campaign.command("create")
 @click.argument("name")
-@click.option("--dpd-min", type=click.IntRange(min=0))
-@click.option("--dpd-max", type=click.IntRange(min=0))
-@click.option("--min-overdue", "min_overdue_amount", type=click.IntRange(min=0))
-@click.option("--product", "products", multiple=True, help="repeat for several")
-@click.option("--branch", "branches", multiple=True, help="repeat for several")
-@click.option("--max-attempts", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--profile", default="vn-finance", show_default=True, help="compliance profile")
+@settings_options
 @click.option("--json", "as_json", is_flag=True)
-def create(
-    name, dpd_min, dpd_max, min_overdue_amount, products, branches, max_attempts, profile, as_json
-) -> None:
-    """Create a draft progressive campaign over the accounts the filters select."""
-    filters = {
-        "dpd_min": dpd_min,
-        "dpd_max": dpd_max,
-        "min_overdue_amount": min_overdue_amount,
-        "products": list(products),
-        "branches": list(branches),
-    }
+def create(name: str, as_json: bool, **options: Any) -> None:
+    """Create a draft campaign over the accounts the filters select."""
+    settings = _settings_from_options(options)
     rt = get_runtime()
     try:
         with rt.db.begin() as s:
-            c = service.create_campaign(
-                s,
-                name,
-                filters={k: v for k, v in filters.items() if v not in (None, [])},
-                compliance_profile=profile,
-                max_attempts_per_entry=max_attempts,
-            )
-            out = {"id": c.id, "name": c.name, "state": c.state, "filters": c.filters}
+            c = service.create_campaign(s, name, **settings)
+            out = {"id": c.id, "name": c.name, "state": c.state, **service.settings_of(c)}
     except service.CampaignError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         _echo_json(out)
     else:
-        click.echo(f"Campaign {out['id']} '{out['name']}' created (draft).")
+        click.echo(f"Campaign {out['id']} '{out['name']}' created (draft, {out['dial_mode']}).")
 
 
 @campaign.command("launch")
@@ -79,8 +200,32 @@ def launch(campaign_id: int) -> None:
     except service.CampaignError as exc:
         raise click.ClickException(str(exc)) from None
     with rt.db.session() as s:
-        service.start_dialing(s, rt.redis, _load(s, campaign_id))
+        service.start_dialing(s, rt.redis, _load(s, campaign_id), rt.clock.now())
     click.echo(f"Campaign {campaign_id} running with {built.entries} accounts queued.")
+
+
+@campaign.command("rebuild")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def rebuild(campaign_id: int, as_json: bool) -> None:
+    """Rebuild the campaign's Redis state (queue, retries, calls in flight) from SQL."""
+    rt = get_runtime()
+    now = rt.clock.now()
+    with rt.db.begin() as s:
+        campaign = _load(s, campaign_id)
+        if campaign.state == "draft":
+            raise click.ClickException(f"campaign {campaign_id} is a draft; launch it instead")
+        found = service.rebuild_sql(s, campaign, now)
+    with rt.db.session() as s:
+        out = service.rebuild_redis(s, rt.redis, _load(s, campaign_id), found, now)
+    if as_json:
+        _echo_json(out)
+        return
+    click.echo(
+        f"Campaign {campaign_id} rebuilt from SQL: {out['queued']} queued, {out['retry']} "
+        f"waiting to retry, {out['in_flight']} calls in flight, "
+        f"{out['returned_to_queue']} entries returned from dead workers."
+    )
 
 
 @campaign.command("stop")
@@ -119,21 +264,139 @@ def _change_state(campaign_id: int, change, state: str) -> None:
 @click.argument("campaign_id", type=int)
 @click.option("--json", "as_json", is_flag=True)
 def status(campaign_id: int, as_json: bool) -> None:
+    """Where the campaign is: entries, queue, calls, abandon rate, blocked dials by rule."""
     rt = get_runtime()
     with rt.db.session() as s:
-        out = service.status(s, rt.redis, _load(s, campaign_id))
+        out = service.status(s, rt.redis, _load(s, campaign_id), rt.clock.now())
     if as_json:
         _echo_json(out)
         return
-    click.echo(f"Campaign {out['id']} '{out['name']}': {out['state']}")
-    click.echo(f"  entries {out['entries']}, queued {out['queued']}, done {out['done']}")
+    paused = f" ({out['paused_reason']})" if out["paused_reason"] else ""
+    click.echo(f"Campaign {out['id']} '{out['name']}': {out['state']}{paused}, {out['dial_mode']}")
+    click.echo(
+        f"  entries {out['entries']}: queued {out['queued']} (waiting to retry "
+        f"{out['retry_waiting']}), in progress {out['in_progress']}, done {out['done']}"
+    )
     click.echo(
         f"  calls {out['calls_placed']}, live answers {out['answered_human']}, "
         f"connected {out['connected_to_agent']}, abandoned {out['abandoned']} "
-        f"({out['abandon_rate']:.1%})"
+        f"({out['abandon_rate']:.1%} of live answers; target {out['abandon_target']:.1%})"
     )
     for rule, n in sorted(out["blocked"].items()):
         click.echo(f"  blocked by {rule}: {n}")
+    for rule, n in sorted(out["excluded"].items()):
+        click.echo(f"  left out at launch ({rule}): {n}")
+
+
+@campaign.group("template")
+def template() -> None:
+    """Daily templates: a campaign that launches itself every working day."""
+
+
+@template.command("save")
+@click.argument("name")
+@click.option("--at", "launch_time", required=True, help="launch time HH:MM, local")
+@click.option("--from-campaign", type=int, help="copy this campaign's settings")
+@click.option("--weekdays", default="mon-fri", show_default=True, help="e.g. mon-sat")
+@click.option("--country", default="VN", show_default=True, help="public holidays skipped")
+@click.option("--timezone", help="local time zone [DIALER_TIMEZONE]")
+@settings_options
+@click.option("--json", "as_json", is_flag=True)
+def template_save(
+    name: str,
+    launch_time: str,
+    from_campaign: int | None,
+    weekdays: str,
+    country: str,
+    timezone: str | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Save a daily template (replacing one of the same name) and schedule its next launch."""
+    rt = get_runtime()
+    try:
+        with rt.db.begin() as s:
+            settings = _settings_from_options(options)
+            if from_campaign is not None:
+                settings = {**service.settings_of(_load(s, from_campaign)), **_given(settings)}
+            saved = templates.save_template(
+                s,
+                name,
+                settings,
+                launch_time=launch_time,
+                timezone=timezone or rt.settings.timezone,
+                weekdays=weekdays,
+                holiday_country=country,
+            )
+            template_id = saved.id
+    except service.CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+    planned = scheduled.schedule_templates(rt)
+    with rt.db.session() as s:
+        out = templates.describe(s.get_one(CampaignTemplate, template_id), rt.clock.now())
+    out["scheduled_for"] = planned.get(template_id)
+    if as_json:
+        _echo_json(out)
+    else:
+        click.echo(f"Template '{out['name']}' saved; next launch {out['scheduled_for']}.")
+
+
+def _given(settings: dict[str, Any]) -> dict[str, Any]:
+    """Only the settings an option really set (empty filters do not replace a campaign's)."""
+    return {k: v for k, v in settings.items() if v not in ({}, [], None)}
+
+
+@template.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def template_list(as_json: bool) -> None:
+    """Templates with their next launch."""
+    rt = get_runtime()
+    with rt.db.session() as s:
+        rows = [
+            templates.describe(t, rt.clock.now())
+            for t in s.scalars(select(CampaignTemplate).order_by(CampaignTemplate.name))
+        ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        state = "active" if row["active"] else "disabled"
+        click.echo(
+            f"{row['id']:>4}  {row['name']}  {row['launch_time']} {','.join(row['weekdays'])} "
+            f"({row['timezone']}, {row['holiday_country']} holidays skipped)  {state}  "
+            f"next {row['next_launch'] or '-'}  last {row['last_launched_on'] or '-'}"
+        )
+
+
+@template.command("run")
+@click.argument("name")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="[today]")
+def template_run(name: str, day) -> None:
+    """Launch the template's campaign for a day now (once per day, as the schedule would)."""
+    rt = get_runtime()
+    with rt.db.session() as s:
+        found = s.scalar(select(CampaignTemplate).where(CampaignTemplate.name == name))
+        if found is None:
+            raise click.ClickException(f"no template {name!r}")
+        template_id, tz = found.id, found.timezone
+    when = day.date() if day else rt.clock.now().astimezone(ZoneInfo(tz)).date()
+    try:
+        click.echo(scheduled.run_template(rt, template_id, when))
+    except service.CampaignError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@template.command("disable")
+@click.argument("name")
+def template_disable(name: str) -> None:
+    """Stop launching this template (its scheduled launch then does nothing)."""
+    rt = get_runtime()
+    with rt.db.begin() as s:
+        found = s.scalar(select(CampaignTemplate).where(CampaignTemplate.name == name))
+        if found is None:
+            raise click.ClickException(f"no template {name!r}")
+        found.active = False
+    click.echo(f"Template '{name}' disabled.")
 
 
 @click.command("pacer")

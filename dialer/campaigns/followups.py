@@ -15,18 +15,13 @@ from dialer.campaigns.attempts import Ended
 from dialer.campaigns.models import CallAttempt
 from dialer.campaigns.service import requeue
 from dialer.outcomes.service import Recorded
-from dialer.redis import Keys, release_lock
+from dialer.redis import Keys
 from dialer.runtime import Runtime
 
 
 def local_today(rt: Runtime) -> date:
     """Today's date at the collections centre (promise dates, daily limits)."""
     return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
-
-
-def lock_owner(campaign_id: int, entry_id: int) -> str:
-    """The value an account lock holds: which campaign entry is calling the account."""
-    return f"{campaign_id}:{entry_id}"
 
 
 def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:
@@ -37,14 +32,22 @@ def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:
 def after_end(rt: Runtime, ended: Ended) -> None:
     """The call is over: free the account, stop counting it, and move the agent on."""
     r = rt.redis
-    release_lock(
-        r, Keys.account_lock(ended.account_id), lock_owner(ended.campaign_id, ended.entry_id)
-    )
+    queue.unlock_account(r, ended.account_id, ended.campaign_id, ended.entry_id)
     queue.done_dialing(r, ended.campaign_id, ended.entry_id)
     if ended.agent_id is not None:
         presence.call_ended(r, ended.agent_id, ended.attempt_id, rt.now_ts())
+    else:
+        release_reserved_agent(rt, ended.attempt_id)
     if ended.recorded is not None:
         after_disposition(rt, ended.recorded)
+
+
+def release_reserved_agent(rt: Runtime, attempt_id: int) -> None:
+    """A preview call nobody answered (or a machine did): its agent is ready again."""
+    reserved = rt.redis.get(Keys.reserved_agent(attempt_id))
+    if reserved is not None:
+        presence.release(rt.redis, int(reserved), attempt_id, rt.now_ts())
+        rt.redis.delete(Keys.reserved_agent(attempt_id))
 
 
 def end_call(

@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import phonenumbers
 from sqlalchemy.orm import Session
 
+from dialer.agents import presence
 from dialer.campaigns import attempts, followups, queue
-from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
-from dialer.campaigns.service import pause, requeue
+from dialer.campaigns.service import effective_profile, pause, requeue
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
-from dialer.redis import Keys, release_lock
+from dialer.redis import Keys
 from dialer.runtime import Runtime, get_runtime
+from dialer.telephony import cps
 from dialer.telephony.carrier import CallRequest, CarrierError
 
 log = logging.getLogger(__name__)
 
-LOCK_SECONDS = 3600  # outlives any call; released as soon as the call ends
 # Real seconds RQ lets place_call run before killing it: an attempt row older than this
 # whose call has no SID will never get one from its job.
 PLACE_CALL_TIMEOUT = 60
 BUSY_ACCOUNT_RETRY = timedelta(minutes=2)
+# Simulated seconds a job waits for a calls-per-second token before giving its entry back.
+CPS_MAX_WAIT = 20.0
 
 
 # Carrier errors that say the number itself is bad (retire it); any other error is ours or
@@ -46,12 +50,34 @@ class Skip:
 class Dial:
     account_id: int
     phone_id: int
-    caller_id: str | None
+    caller_ids: tuple[str, ...]
 
 
-def place_call(campaign_id: int, entry_id: int) -> str:
-    """Dial one campaign entry: lock the account, last compliance check, create the call."""
-    return dial_entry(get_runtime(), campaign_id, entry_id)
+def place_call(campaign_id: int, entry_id: int, agent_id: int | None = None) -> str:
+    """Dial one campaign entry: lock the account, last compliance check, create the call.
+    With agent_id (preview), that agent is reserved for the call before it is placed."""
+    return dial_entry(get_runtime(), campaign_id, entry_id, agent_id)
+
+
+def pick_caller_id(caller_ids: Sequence[str], to: str, turn: int, default: str) -> str:
+    """A caller ID from the phone's own country when the campaign has one (a local number
+    is answered more often and is callable back), rotating between them by turn."""
+    if not caller_ids:
+        return default
+    try:
+        country = phonenumbers.parse(to).country_code
+    except phonenumbers.NumberParseException:  # the carrier will say what is wrong with it
+        country = None
+    local = [c for c in caller_ids if phonenumbers.parse(c).country_code == country]
+    choices = local or list(caller_ids)
+    return choices[turn % len(choices)]
+
+
+def _back_to_queue(s: Session, entry_id: int, not_before: datetime | None) -> float:
+    """The claimed entry goes back to queued (in SQL); returns its score for Redis."""
+    entry = s.get_one(CampaignEntry, entry_id)
+    entry.state, entry.not_before = "queued", not_before
+    return entry.score
 
 
 def _prepare(
@@ -70,11 +96,11 @@ def _prepare(
     if hold is not None:
         attempts.record_block(s, entry, None, hold, now)
         return Skip(f"blocked by {hold.rule}")
-    phone = attempts.choose_phone(s, entry, account, get_profile(campaign.compliance_profile))
+    phone = attempts.choose_phone(s, entry, account, effective_profile(campaign))
     if phone is None:
         entry.state, entry.last_result = "done", "no_dialable_phone"
         return Skip("no dialable phone")
-    return Dial(account.id, phone.id, campaign.caller_id)
+    return Dial(account.id, phone.id, tuple(campaign.caller_ids))
 
 
 def _give_back(rt: Runtime, campaign_id: int, entry_id: int, skip: Skip, now: datetime) -> str:
@@ -85,7 +111,7 @@ def _give_back(rt: Runtime, campaign_id: int, entry_id: int, skip: Skip, now: da
     return f"skipped: {skip.reason}"
 
 
-def dial_entry(rt: Runtime, campaign_id: int, entry_id: int) -> str:
+def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | None = None) -> str:
     r, now = rt.redis, rt.clock.now()
     with rt.db.begin() as s:
         decision = _prepare(s, rt, campaign_id, entry_id, now)
@@ -94,42 +120,59 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int) -> str:
 
     # One call per account at a time, across every campaign and worker. Taken before the
     # compliance check, so two campaigns cannot both pass a daily limit and then both dial.
-    lock, owner = (
-        Keys.account_lock(decision.account_id),
-        followups.lock_owner(campaign_id, entry_id),
-    )
-    if not r.set(lock, owner, nx=True, ex=LOCK_SECONDS):
+    if not queue.lock_account(r, decision.account_id, campaign_id, entry_id):
+        retry_at = now + BUSY_ACCOUNT_RETRY
         with rt.db.begin() as s:
-            entry = s.get_one(CampaignEntry, entry_id)
-            entry.state = "queued"
-        skip = Skip("the account has a call in flight", True, now + BUSY_ACCOUNT_RETRY, entry.score)
+            score = _back_to_queue(s, entry_id, retry_at)
+        skip = Skip("the account has a call in flight", True, retry_at, score)
         return _give_back(rt, campaign_id, entry_id, skip, now)
 
+    # The carrier account's calls per second, shared by every worker. Waited for before the
+    # compliance check, so the check is the last thing before the call.
+    if not cps.acquire(r, rt.settings.cps, rt.clock, CPS_MAX_WAIT):
+        queue.unlock_account(r, decision.account_id, campaign_id, entry_id)
+        with rt.db.begin() as s:
+            score = _back_to_queue(s, entry_id, None)
+        return _give_back(rt, campaign_id, entry_id, Skip("no CPS token", True, None, score), now)
+
+    now = rt.clock.now()
     with rt.db.begin() as s:
         entry = s.get_one(CampaignEntry, entry_id)
         campaign = s.get_one(Campaign, campaign_id)
         account = s.get_one(Account, decision.account_id)
         phone = s.get_one(Phone, decision.phone_id)
         verdict = attempts.compliance_verdict(
-            s, campaign, account, phone, now, rt.settings.timezone
+            s,
+            campaign,
+            account,
+            phone,
+            now,
+            rt.settings.timezone,
+            ring_timeout=rt.settings.ring_timeout,
+            reserved_agent=agent_id is not None,
         )
         if verdict.allowed:
             attempt = attempts.start_attempt(s, entry, phone, now)
-            attempt_id, to = attempt.id, phone.number
+            attempt_id, to, turn = attempt.id, phone.number, entry.attempts
         else:
             attempts.record_block(s, entry, phone, verdict, now)
             skip = Skip(
                 f"blocked by {verdict.rule}", entry.state == "queued", verdict.retry_at, entry.score
             )
     if not verdict.allowed:
-        release_lock(r, lock, owner)
+        queue.unlock_account(r, decision.account_id, campaign_id, entry_id)
         return _give_back(rt, campaign_id, entry_id, skip, now)
 
     base = rt.settings.webhook_base
+    voice_url = f"{base}/twilio/voice?attempt={attempt_id}"
+    if agent_id is not None:
+        if not _reserve_agent(rt, campaign_id, agent_id, attempt_id):
+            return f"skipped: agent {agent_id} is not ready"
+        voice_url += f"&agent={agent_id}"
     request = CallRequest(
         to=to,
-        from_=decision.caller_id or rt.settings.caller_id,
-        url=f"{base}/twilio/voice?attempt={attempt_id}",
+        from_=pick_caller_id(decision.caller_ids, to, turn, rt.settings.caller_id),
+        url=voice_url,
         status_callback=f"{base}/twilio/status?attempt={attempt_id}",
         timeout=rt.settings.ring_timeout,
         machine_detection="Enable",
@@ -146,6 +189,20 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int) -> str:
         attempt.call_sid = attempt.call_sid or sid
     log.info("attempt %s placed as %s to %s", attempt_id, sid, mask_phone(to))
     return f"placed: {sid}"
+
+
+def _reserve_agent(rt: Runtime, campaign_id: int, agent_id: int, attempt_id: int) -> bool:
+    """Put the previewing agent on the call before it exists; if they are no longer ready,
+    the attempt ends unplaced (canceled) and its entry is dialed again later."""
+    r = rt.redis
+    if presence.reserve(r, campaign_id, agent_id, attempt_id, rt.now_ts()):
+        # after_end frees the agent if the call ends without anyone answering.
+        r.set(Keys.reserved_agent(attempt_id), agent_id, ex=queue.LOCK_SECONDS)
+        return True
+    followups.end_call(
+        rt, attempt_id, "canceled", 0, result="canceled", error="reserved agent not ready"
+    )
+    return False
 
 
 def _carrier_failed(
@@ -171,7 +228,9 @@ def _carrier_failed(
         with rt.db.begin() as s:
             campaign = s.get_one(Campaign, campaign_id)
             if campaign.state == "running":
-                pause(s, rt.redis, campaign)
+                pause(
+                    s, rt.redis, campaign, reason=f"{errors} carrier errors in a row (last: {code})"
+                )
                 log.error(
                     "campaign %s paused after %s carrier errors in a row (last: %s)",
                     campaign_id,

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from dialer.campaigns.ranking import COMPONENTS
 from dialer.db import Base, UTCDateTime, utcnow
 
 CAMPAIGN_STATES = ("draft", "running", "paused", "stopped", "completed")
@@ -15,6 +28,8 @@ DIAL_MODES = ("preview", "progressive", "predictive", "ivr")
 
 
 class Campaign(Base):
+    """What to call, how and when: filters, dial mode, rules, pacing limits, who works it."""
+
     __tablename__ = "campaigns"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -24,11 +39,49 @@ class Campaign(Base):
     compliance_profile: Mapped[str] = mapped_column(String(32), default="vn-finance")
     # Filters that chose the accounts (DPD range, product, branch, min amount...).
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Ranking weight overrides ({"bucket": 15, ...}); empty means the documented defaults.
+    ranking: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     max_attempts_per_entry: Mapped[int] = mapped_column(Integer, default=3)
-    caller_id: Mapped[str | None] = mapped_column(String(32))
+    # Narrowings of the profile (never wider): calling window "HH:MM" at the phone's local
+    # time, attempts per account per day, whether public holidays are skipped.
+    window_start: Mapped[str | None] = mapped_column(String(5))
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    max_attempts_per_day: Mapped[int | None] = mapped_column(Integer)
+    skip_public_holidays: Mapped[bool | None] = mapped_column(Boolean)
+    # Minutes before an entry is dialed again, by system result or action code
+    # ({"no_answer": 60, "busy": 10}); results not listed use the action code's own interval.
+    retry_minutes: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    caller_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # E.164, rotated
+    script: Mapped[str | None] = mapped_column(Text)  # shown to the agent on the desk
+    team: Mapped[str | None] = mapped_column(String(64))  # agents of this team may work it
+    agent_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # and these agents
+    abandon_target: Mapped[float] = mapped_column(Float, default=0.03)
+    max_lines_per_agent: Mapped[float] = mapped_column(Float, default=3.0)
+    template_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_templates.id"))
+    paused_reason: Mapped[str | None] = mapped_column(String(200))
+    # What the builder found at launch: accounts selected, and those left out by rule.
+    build_summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignTemplate(Base):
+    """A saved campaign that launches itself every working day at a set local time."""
+
+    __tablename__ = "campaign_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # The campaign's settings, as create_campaign takes them (name excluded).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    launch_time: Mapped[str] = mapped_column(String(5))  # "HH:MM" in `timezone`
+    timezone: Mapped[str] = mapped_column(String(64))
+    holiday_country: Mapped[str] = mapped_column(String(2), default="VN")
+    weekdays: Mapped[list[int]] = mapped_column(JSON, default=lambda: [0, 1, 2, 3, 4])
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_launched_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CampaignEntry(Base):
@@ -38,18 +91,40 @@ class CampaignEntry(Base):
     __table_args__ = (UniqueConstraint("campaign_id", "account_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # No index of its own: the unique (campaign_id, account_id) one serves every lookup by
+    # campaign, and one index less is a faster build.
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     score: Mapped[float] = mapped_column(Float)
-    # Why the entry ranks where it does: {"bucket": 30.0, "amount": 12.5, ...}
-    score_components: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # Why the entry ranks where it does: one column per component of ranking.COMPONENTS
+    # (the builder computes them in SQL; columns, not JSON, so both engines write them the
+    # same way and a supervisor's query can sum or compare them).
+    score_callback: Mapped[float] = mapped_column(Float, default=0.0)
+    score_broken: Mapped[float] = mapped_column(Float, default=0.0)
+    score_bucket: Mapped[float] = mapped_column(Float, default=0.0)
+    score_amount: Mapped[float] = mapped_column(Float, default=0.0)
+    score_recency: Mapped[float] = mapped_column(Float, default=0.0)
+    score_rpc: Mapped[float] = mapped_column(Float, default=0.0)
+    score_attempts: Mapped[float] = mapped_column(Float, default=0.0)
+    # Position in the campaign's ranking at build time (1 = dialed first): orders entries of
+    # equal score in the dial queue. None for entries added otherwise.
+    rank: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_result: Mapped[str | None] = mapped_column(String(64))  # action code or why closed
+    # A queued entry is not dialed before this time (a retry, a rule's retry time). SQL
+    # keeps it so `campaign rebuild` can put the entry back in the right Redis set.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     campaign: Mapped[Campaign] = relationship()
+
+    @property
+    def score_components(self) -> dict[str, float]:
+        """The non-zero components of the score, by name: {"bucket": 30.0, ...}."""
+        values = {name: getattr(self, f"score_{name}") for name in COMPONENTS}
+        return {name: value for name, value in values.items() if value}
 
 
 class CallAttempt(Base):

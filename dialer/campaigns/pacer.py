@@ -10,26 +10,63 @@ import threading
 from sqlalchemy import func, select
 
 from dialer.agents import presence
-from dialer.campaigns import queue, reconcile
+from dialer.campaigns import observations, queue, reconcile
 from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
+from dialer.clock import local_day_start
 from dialer.redis import Keys
 from dialer.runtime import Runtime
+from dialer.telephony import cps
 
 log = logging.getLogger(__name__)
 
 # A popped entry whose call never showed up (its worker died) returns after this long.
 STALE_DIALING_SECONDS = 300
+# The campaign's dial mode -> the pacing policy that starts its calls. Preview has none:
+# its agents take entries one at a time and choose when to dial.
+POLICY_OF_MODE = {"progressive": "progressive", "predictive": "predictive", "ivr": "agentless"}
+# Simulated seconds the estimates and the day's abandon counts are reused between SQL reads.
+ESTIMATES_TTL_SECONDS = 10.0
 
 
-def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int]) -> PacingSnapshot:
-    agents = presence.counts(rt.redis, campaign_id)
+def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -> PacingSnapshot:
+    """What the pacer can know now: agents and their time in state, calls ringing and their
+    ages, estimates from the campaign's recent calls, the day's abandons, the CPS budget."""
+    talk, wrap, ready = [], [], 0
+    for state, since in presence.states(rt.redis, campaign_id):
+        elapsed = max(0.0, now - since) if since is not None else 0.0
+        if state == "ready":
+            ready += 1
+        elif state == "on_call":
+            talk.append(elapsed)
+        elif state == "wrap_up":
+            wrap.append(elapsed)
+    ringing = rt.redis.zrange(Keys.dialing(campaign_id), 0, -1, withscores=True)
+    day_start = local_day_start(rt.clock.now(), rt.settings.timezone)
+    inputs = observations.cached(
+        rt.redis,
+        rt.db.session,
+        campaign_id,
+        day_start,
+        ttl_ms=int(1000 * rt.clock.real_seconds(ESTIMATES_TTL_SECONDS)),
+    )
     return PacingSnapshot(
-        agents_ready=agents["ready"],
-        agents_busy=agents["on_call"] + agents["wrap_up"],
+        agents_ready=ready,
+        agents_busy=len(talk) + len(wrap),
         calls_dialing=sizes["dialing"],
         queued_entries=sizes["queued"],
+        talk_elapsed=tuple(talk),
+        wrap_elapsed=tuple(wrap),
+        ringing_ages=tuple(max(0.0, now - score) for _, score in ringing),
+        estimates=inputs.estimates,
+        live_answers_today=inputs.live_today,
+        abandoned_today=inputs.abandoned_today,
+        abandon_target=inputs.abandon_target,
+        abandon_after=rt.settings.agent_claim_timeout,
+        max_lines_per_agent=inputs.max_lines_per_agent,
+        cps_tokens=cps.available(rt.redis, rt.settings.cps, now),
+        max_lines=rt.settings.ivr_lines,
     )
 
 
@@ -76,7 +113,10 @@ def tick(rt: Runtime) -> dict[int, int]:
         queue.promote_due(rt.redis, campaign_id, now)
         _return_stale(rt, campaign_id, now)
         sizes = queue.sizes(rt.redis, campaign_id)
-        n = calls_to_start(mode, snapshot(rt, campaign_id, sizes))
+        policy = POLICY_OF_MODE.get(mode)
+        n = 0
+        if policy is not None and sizes["queued"]:
+            n = calls_to_start(policy, snapshot(rt, campaign_id, sizes, now))
         entry_ids = queue.pop_for_dialing(rt.redis, campaign_id, n, now)
         for entry_id in entry_ids:
             rt.queue.enqueue(

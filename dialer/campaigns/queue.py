@@ -4,6 +4,8 @@
 - retry   (sorted set) entry id -> not-before time; promoted into the queue when due.
 - dialing (sorted set) entry id -> time handed to a worker; removed when the call is
   answered or ends, expired by the pacer if a worker died (the entry then goes back).
+- account lock (string) held by the campaign entry calling the account, so no two
+  campaigns dial one account at once.
 SQL stays the truth: `rebuild` can recreate all three from the entries table.
 """
 
@@ -13,7 +15,25 @@ from collections.abc import Iterable, Mapping
 
 import redis
 
-from dialer.redis import Keys
+from dialer.redis import Keys, release_lock
+
+LOCK_SECONDS = 3600  # outlives any call; released as soon as the call ends
+
+
+def lock_owner(campaign_id: int, entry_id: int) -> str:
+    """The value an account lock holds: which campaign entry is calling the account."""
+    return f"{campaign_id}:{entry_id}"
+
+
+def lock_account(r: redis.Redis, account_id: int, campaign_id: int, entry_id: int) -> bool:
+    """Take the account's lock for this entry; False if another call holds it."""
+    owner = lock_owner(campaign_id, entry_id)
+    return bool(r.set(Keys.account_lock(account_id), owner, nx=True, ex=LOCK_SECONDS))
+
+
+def unlock_account(r: redis.Redis, account_id: int, campaign_id: int, entry_id: int) -> bool:
+    """Release the account's lock if this entry still holds it."""
+    return release_lock(r, Keys.account_lock(account_id), lock_owner(campaign_id, entry_id))
 
 
 def push(r: redis.Redis, campaign_id: int, scores: Mapping[int, float], chunk: int = 10_000) -> int:

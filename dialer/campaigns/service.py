@@ -1,44 +1,61 @@
-"""Campaign lifecycle: create, build (select + rank + queue), launch, stop, status."""
+"""Campaign lifecycle: settings, create, launch (build + queue), pause, stop, rebuild, status."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 import redis
-from sqlalchemy import case, exists, func, insert, not_, or_, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from dialer.campaigns import queue
-from dialer.campaigns.compliance import Profile, get_profile, may_call_relation
+from dialer.agents.models import Agent
+from dialer.campaigns import builder, queue
+from dialer.campaigns.compliance import Profile, get_profile, may_call_relation, narrow
+from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import (
     DIAL_MODES,
     BlockedDial,
     CallAttempt,
     Campaign,
     CampaignEntry,
-    DncNumber,
 )
-from dialer.campaigns.ranking import RankInput, rank
-from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
+from dialer.campaigns.ranking import weights_from
+from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES
+from dialer.outcomes.models import ActionCode
 from dialer.portfolio.models import Account, Phone
 from dialer.redis import Keys
 
-FILTER_KEYS = ("dpd_min", "dpd_max", "products", "branches", "min_overdue_amount")
-INSERT_CHUNK = 5_000
+__all__ = ["CampaignError"]  # re-exported: callers catch service.CampaignError
 
+BuildResult = builder.BuildResult
 
-class CampaignError(ValueError):
-    """A campaign request that cannot be carried out; the message says why."""
-
-
-def local_day_start(now: datetime, tz: str) -> datetime:
-    """Midnight of `now`'s local day in tz, as an aware UTC datetime."""
-    local = now.astimezone(ZoneInfo(tz))
-    return datetime.combine(local.date(), time(0), ZoneInfo(tz)).astimezone(UTC)
+# Every setting a campaign (or a template) takes besides its name, with its default.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "filters": {},
+    "dial_mode": "progressive",
+    "compliance_profile": "vn-finance",
+    "max_attempts_per_entry": 3,
+    "window_start": None,
+    "window_end": None,
+    "max_attempts_per_day": None,
+    "skip_public_holidays": None,
+    "retry_minutes": {},
+    "caller_ids": [],
+    "script": None,
+    "team": None,
+    "agent_ids": [],
+    "abandon_target": 0.03,
+    "max_lines_per_agent": 3.0,
+    "ranking": {},
+}
+MAX_LINES_PER_AGENT = 5.0  # beyond this a predictive dialer only makes abandons
+MAX_SCRIPT_CHARS = 5_000
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
 def attempts_per_phone(session: Session, entry_id: int) -> dict[int, int]:
@@ -56,210 +73,179 @@ def callable_phones(account: Account, profile: Profile) -> list[Phone]:
     return [p for p in account.phones if p.dialable and may_call_relation(profile, p.relation)]
 
 
-def validate_filters(filters: dict[str, Any]) -> dict[str, Any]:
-    """Check campaign filters; returns them cleaned or raises CampaignError."""
-    unknown = set(filters) - set(FILTER_KEYS)
-    if unknown:
-        raise CampaignError(
-            f"unknown filter(s) {', '.join(sorted(unknown))}; known: {', '.join(FILTER_KEYS)}"
-        )
-    clean: dict[str, Any] = {}
-    for key in ("dpd_min", "dpd_max", "min_overdue_amount"):
-        if filters.get(key) is not None:
-            value = filters[key]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise CampaignError(f"{key} must be a whole number >= 0, got {value!r}")
-            clean[key] = value
-    if "dpd_min" in clean and "dpd_max" in clean and clean["dpd_min"] > clean["dpd_max"]:
-        raise CampaignError("dpd_min is above dpd_max")
-    for key in ("products", "branches"):
-        if filters.get(key):
-            values = filters[key]
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise CampaignError(f"{key} must be a list of names")
-            clean[key] = values
-    return clean
-
-
-def _e164_caller_id(raw: str) -> str:
+def _e164_caller_id(raw: object) -> str:
     """A caller ID must be a real number in E.164: regulators require a callable one."""
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        number = None
+    number = None
+    if isinstance(raw, str):
+        try:
+            number = phonenumbers.parse(raw, None)
+        except phonenumbers.NumberParseException:
+            number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise CampaignError(f"caller ID {raw!r} is not a valid number in +E.164 form")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def create_campaign(
-    session: Session,
-    name: str,
-    *,
-    filters: dict[str, Any] | None = None,
-    dial_mode: str = "progressive",
-    compliance_profile: str = "vn-finance",
-    max_attempts_per_entry: int = 3,
-    caller_id: str | None = None,
-) -> Campaign:
-    if not name or not name.strip():
-        raise CampaignError("a campaign needs a name")
-    if dial_mode != "progressive":
-        # Only progressive pacing exists so far; the others come with the campaign engine.
-        raise CampaignError(f"dial mode {dial_mode!r} is not available yet (use progressive)")
-    if dial_mode not in DIAL_MODES:
-        raise CampaignError(f"unknown dial mode {dial_mode!r}")
-    try:
-        get_profile(compliance_profile)
+def _whole(name: str, value: object, low: int, high: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise CampaignError(f"{name} must be a whole number >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise CampaignError(f"{name} must be at most {high}, got {value}")
+    return value
+
+
+def _number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise CampaignError(f"{name} must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise CampaignError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+    return float(value)
+
+
+def parse_hhmm(name: str, value: object) -> time:
+    """A local time of day given as "HH:MM", or a CampaignError naming the field."""
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise CampaignError(f"{name} must be a time as HH:MM, got {value!r}")
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _window(campaign_or_settings: Campaign | dict[str, Any], key: str) -> time | None:
+    value = (
+        campaign_or_settings.get(key)
+        if isinstance(campaign_or_settings, dict)
+        else getattr(campaign_or_settings, key)
+    )
+    return parse_hhmm(key, value) if value else None
+
+
+def effective_profile(campaign: Campaign) -> Profile:
+    """The campaign's compliance profile, narrowed by its own window and limits."""
+    return _narrowed(campaign.compliance_profile, settings_of(campaign))
+
+
+def _narrowed(profile_name: str, settings: dict[str, Any]) -> Profile:
+    try:  # a campaign may narrow its profile, never widen it
+        return narrow(
+            get_profile(profile_name),
+            window_start=_window(settings, "window_start"),
+            window_end=_window(settings, "window_end"),
+            max_attempts_per_account_per_day=settings["max_attempts_per_day"],
+            skip_public_holidays=settings["skip_public_holidays"],
+        )
     except ValueError as exc:
         raise CampaignError(str(exc)) from None
-    if max_attempts_per_entry < 1:
-        raise CampaignError("max attempts per entry must be at least 1")
-    if caller_id is not None:
-        caller_id = _e164_caller_id(caller_id)
+
+
+def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
+    """Check a campaign's settings (API body, CLI, template); returns them complete and
+    cleaned, or raises CampaignError naming the first bad field. Changes nothing."""
+    unknown = set(raw) - set(DEFAULT_SETTINGS)
+    if unknown:
+        raise CampaignError(
+            f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_SETTINGS)}"
+        )
+    given = {k: v for k, v in raw.items() if v is not None}
+    out = {**DEFAULT_SETTINGS, **given}
+    if not isinstance(out["filters"], dict):
+        raise CampaignError("filters must be an object")
+    out["filters"] = builder.validate_filters(out["filters"], session=session)
+    if out["dial_mode"] not in DIAL_MODES:
+        raise CampaignError(
+            f"dial mode {out['dial_mode']!r} unknown; known: {', '.join(DIAL_MODES)}"
+        )
+    if not isinstance(out["compliance_profile"], str):
+        raise CampaignError("compliance_profile must be a profile name")
+    try:
+        profile = get_profile(out["compliance_profile"])
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
+    out["max_attempts_per_entry"] = _whole(
+        "max_attempts_per_entry", out["max_attempts_per_entry"], 1, 100
+    )
+    for key in ("window_start", "window_end"):
+        _window(out, key)
+    if out["max_attempts_per_day"] is not None:
+        out["max_attempts_per_day"] = _whole("max_attempts_per_day", out["max_attempts_per_day"], 1)
+    if out["skip_public_holidays"] is not None and not isinstance(
+        out["skip_public_holidays"], bool
+    ):
+        raise CampaignError("skip_public_holidays must be true or false")
+    narrowed = _narrowed(profile.name, out)
+    retry = out["retry_minutes"]
+    if not isinstance(retry, dict):
+        raise CampaignError("retry_minutes must be an object of result -> minutes")
+    known_keys = set(SYSTEM_RESULT_CODES) | set(session.scalars(select(ActionCode.code)))
+    strangers = sorted(str(k) for k in retry if k not in known_keys)
+    if strangers:
+        raise CampaignError(
+            f"retry_minutes: {', '.join(strangers)} is neither a call result "
+            f"({', '.join(SYSTEM_RESULT_CODES)}) nor an action code"
+        )
+    out["retry_minutes"] = {
+        k: _whole(f"retry_minutes[{k}]", v, 1, 7 * 24 * 60) for k, v in retry.items()
+    }
+    if not isinstance(out["caller_ids"], list):
+        raise CampaignError("caller_ids must be a list of numbers")
+    out["caller_ids"] = list(dict.fromkeys(_e164_caller_id(n) for n in out["caller_ids"]))
+    script = out["script"]
+    if script is not None and (not isinstance(script, str) or len(script) > MAX_SCRIPT_CHARS):
+        raise CampaignError(f"script must be text of at most {MAX_SCRIPT_CHARS} characters")
+    if out["team"] is not None and (not isinstance(out["team"], str) or len(out["team"]) > 64):
+        raise CampaignError("team must be a team name (at most 64 characters)")
+    agent_ids = out["agent_ids"]
+    if not isinstance(agent_ids, list):
+        raise CampaignError("agent_ids must be a list of agent ids")
+    agent_ids = sorted({_whole("agent id", a, 1) for a in agent_ids})
+    if agent_ids:
+        known = set(session.scalars(select(Agent.id).where(Agent.id.in_(agent_ids))))
+        missing = [a for a in agent_ids if a not in known]
+        if missing:
+            raise CampaignError(f"no agent(s) {', '.join(map(str, missing))}")
+    out["agent_ids"] = agent_ids
+    out["abandon_target"] = _number(
+        f"abandon_target (the {profile.name} cap is {narrowed.abandon_cap:.1%})",
+        out["abandon_target"],
+        0.0,
+        narrowed.abandon_cap,
+    )
+    out["max_lines_per_agent"] = _number(
+        "max_lines_per_agent", out["max_lines_per_agent"], 1.0, MAX_LINES_PER_AGENT
+    )
+    if not isinstance(out["ranking"], dict):
+        raise CampaignError("ranking must be an object of weight overrides")
+    try:
+        weights_from(out["ranking"])
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
+    return out
+
+
+def create_campaign(session: Session, name: str, **settings: Any) -> Campaign:
+    """A draft campaign from validated settings (see DEFAULT_SETTINGS)."""
+    if not isinstance(name, str) or not name.strip():
+        raise CampaignError("a campaign needs a name")
+    if len(name.strip()) > 200:
+        raise CampaignError("a campaign name is at most 200 characters")
+    template_id = settings.pop("template_id", None)
     campaign = Campaign(
-        name=name.strip(),
-        filters=validate_filters(filters or {}),
-        dial_mode=dial_mode,
-        compliance_profile=compliance_profile,
-        max_attempts_per_entry=max_attempts_per_entry,
-        caller_id=caller_id,
+        name=name.strip(), template_id=template_id, **validate_settings(session, settings)
     )
     session.add(campaign)
     session.flush()
     return campaign
 
 
-def _eligible_accounts(campaign: Campaign, now: datetime, today: date, tz: str):
-    """SELECT of eligible accounts with the facts ranking needs, all in one query."""
-    f = campaign.filters
-    day_start = local_day_start(now, tz)
-    contact = (
-        select(
-            Disposition.account_id.label("account_id"),
-            func.max(Disposition.created_at).label("last_contact"),
-            func.sum(case((ActionCode.is_right_party.is_(True), 1), else_=0)).label("rpc"),
-        )
-        .join(ActionCode, ActionCode.code == Disposition.code)
-        .where(ActionCode.is_contact.is_(True))
-        .group_by(Disposition.account_id)
-        .subquery()
-    )
-    today_attempts = (
-        select(CallAttempt.account_id.label("account_id"), func.count().label("n"))
-        .where(CallAttempt.created_at >= day_start)
-        .group_by(CallAttempt.account_id)
-        .subquery()
-    )
-    callback_due = exists().where(
-        Callback.account_id == Account.id, Callback.state == "scheduled", Callback.due_at <= now
-    )
-    broken = exists().where(Promise.account_id == Account.id, Promise.state == "broken")
-    dialable_phone = exists().where(
-        Phone.account_id == Account.id,
-        Phone.dialable.is_(True),
-        not_(exists().where(DncNumber.number == Phone.number)),
-    )
-    open_referral = exists().where(Referral.account_id == Account.id, Referral.state == "open")
-    stmt = (
-        select(
-            Account.id,
-            Account.dpd,
-            Account.overdue_amount,
-            contact.c.last_contact,
-            func.coalesce(contact.c.rpc, 0),
-            func.coalesce(today_attempts.c.n, 0),
-            callback_due,
-            broken,
-        )
-        .outerjoin(contact, contact.c.account_id == Account.id)
-        .outerjoin(today_attempts, today_attempts.c.account_id == Account.id)
-        .where(
-            Account.status == "active",
-            Account.overdue_amount > 0,
-            or_(Account.suppressed_until.is_(None), Account.suppressed_until < today),
-            dialable_phone,
-            not_(open_referral),
-        )
-    )
-    if "dpd_min" in f:
-        stmt = stmt.where(Account.dpd >= f["dpd_min"])
-    if "dpd_max" in f:
-        stmt = stmt.where(Account.dpd <= f["dpd_max"])
-    if "min_overdue_amount" in f:
-        stmt = stmt.where(Account.overdue_amount >= f["min_overdue_amount"])
-    if f.get("products"):
-        stmt = stmt.where(Account.product.in_(f["products"]))
-    if f.get("branches"):
-        stmt = stmt.where(Account.branch.in_(f["branches"]))
-    return stmt
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    entries: int
-
-
-def build_entries(session: Session, campaign: Campaign, now: datetime, tz: str) -> BuildResult:
-    """Select and rank the eligible accounts and write the campaign's entries (SQL only)."""
-    today = now.astimezone(ZoneInfo(tz)).date()
-    inputs = []
-    for account_id, dpd, amount, last_contact, rpc, attempts, cb_due, broken in session.execute(
-        _eligible_accounts(campaign, now, today, tz)
-    ):
-        days = None if last_contact is None else max(0, (now - _aware(last_contact)).days)
-        inputs.append(
-            RankInput(
-                account_id=account_id,
-                dpd=dpd,
-                overdue_amount=amount,
-                days_since_contact=days,
-                callback_due=bool(cb_due),
-                broken_promise=bool(broken),
-                right_party_contacts=int(rpc),
-                attempts_today=int(attempts),
-            )
-        )
-    rows = [
-        {
-            "campaign_id": campaign.id,
-            "account_id": x.account_id,
-            "score": s,
-            "score_components": components,
-            "state": "queued",
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for x, s, components in rank(inputs)
-    ]
-    for i in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(CampaignEntry), rows[i : i + INSERT_CHUNK])
-    session.flush()
-    return BuildResult(entries=len(rows))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def load_queue(session: Session, r: redis.Redis, campaign_id: int) -> int:
-    """Push the campaign's queued entries into its Redis dial queue."""
-    scores = dict(
-        session.execute(
-            select(CampaignEntry.id, CampaignEntry.score).where(
-                CampaignEntry.campaign_id == campaign_id, CampaignEntry.state == "queued"
-            )
-        ).all()
-    )
-    return queue.push(r, campaign_id, scores)
+def settings_of(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's settings, as create_campaign takes them (to save as a template)."""
+    return {key: getattr(campaign, key) for key in DEFAULT_SETTINGS}
 
 
 def launch(session: Session, campaign: Campaign, now: datetime, tz: str) -> BuildResult:
-    """Build a draft campaign's entries, load its queue and start it."""
+    """Build a draft campaign's entries (SQL) and mark it running."""
     if campaign.state != "draft":
         raise CampaignError(f"campaign {campaign.id} is {campaign.state}; only a draft launches")
-    result = build_entries(session, campaign, now, tz)
+    result = builder.build_entries(session, campaign, now, tz)
     campaign.state = "running"
     campaign.launched_at = now
     session.flush()
@@ -267,12 +253,71 @@ def launch(session: Session, campaign: Campaign, now: datetime, tz: str) -> Buil
     return result
 
 
-def start_dialing(session: Session, r: redis.Redis, campaign: Campaign) -> int:
+def start_dialing(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) -> int:
     """Load the queue and tell the pacers (after the launch is committed)."""
     queue.clear(r, campaign.id)
-    loaded = load_queue(session, r, campaign.id)
-    r.hset(Keys.running_campaigns(), campaign.id, campaign.dial_mode)
+    loaded = builder.load_queue(session, r, campaign.id, now)
+    if campaign.state == "running":
+        r.hset(Keys.running_campaigns(), campaign.id, campaign.dial_mode)
     return loaded
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """What the SQL half of a rebuild found, for its Redis half."""
+
+    returned_to_queue: int  # entries left dialing by a dead worker, queued again
+    calls_in_flight: dict[int, int]  # entry id -> account id of calls not ended yet
+
+
+def rebuild_sql(session: Session, campaign: Campaign, now: datetime) -> Rebuild:
+    """Repair the entries in SQL before Redis is rebuilt from them: an entry left
+    `dialing` without a call in flight (its worker died) is queued again."""
+    in_flight = dict(
+        session.execute(
+            select(CallAttempt.entry_id, CallAttempt.account_id).where(
+                CallAttempt.campaign_id == campaign.id, CallAttempt.ended_at.is_(None)
+            )
+        ).all()
+    )
+    stuck = select(CampaignEntry.id).where(
+        CampaignEntry.campaign_id == campaign.id, CampaignEntry.state == "dialing"
+    )
+    stuck_ids = [i for i in session.scalars(stuck) if i not in in_flight]
+    for start in range(0, len(stuck_ids), 1000):
+        session.execute(
+            update(CampaignEntry)
+            .where(CampaignEntry.id.in_(stuck_ids[start : start + 1000]))
+            .values(state="queued", updated_at=now)
+        )
+    session.flush()
+    return Rebuild(len(stuck_ids), in_flight)
+
+
+def rebuild_redis(
+    session: Session, r: redis.Redis, campaign: Campaign, found: Rebuild, now: datetime
+) -> dict[str, int]:
+    """Recreate the campaign's Redis state from SQL alone (after rebuild_sql is committed):
+    the dial queue and retry set, calls in flight and their account locks."""
+    loaded = start_dialing(session, r, campaign, now)
+    with r.pipeline(transaction=False) as pipe:
+        for entry_id, account_id in found.calls_in_flight.items():
+            pipe.zadd(Keys.dialing(campaign.id), {entry_id: now.timestamp()})
+            pipe.set(
+                Keys.account_lock(account_id),
+                queue.lock_owner(campaign.id, entry_id),
+                nx=True,
+                ex=queue.LOCK_SECONDS,
+            )
+        pipe.execute()
+    sizes = queue.sizes(r, campaign.id)
+    return {
+        "loaded": loaded,
+        "queued": sizes["queued"],
+        "retry": sizes["retry"],
+        "in_flight": len(found.calls_in_flight),
+        "returned_to_queue": found.returned_to_queue,
+    }
 
 
 def _move(
@@ -303,13 +348,15 @@ def stop(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) ->
     _move(session, r, campaign, ("running", "paused"), "stopped", ended_at=now)
 
 
-def pause(session: Session, r: redis.Redis, campaign: Campaign) -> None:
+def pause(session: Session, r: redis.Redis, campaign: Campaign, reason: str = "supervisor") -> None:
     """Stop starting calls; the queue stays as it is for resume."""
     _move(session, r, campaign, ("running",), "paused")
+    campaign.paused_reason = reason[:200]
 
 
 def resume(session: Session, r: redis.Redis, campaign: Campaign) -> None:
     _move(session, r, campaign, ("paused",), "running")
+    campaign.paused_reason = None
 
 
 def requeue(
@@ -327,7 +374,7 @@ def requeue(
         queue.schedule_retry(r, campaign_id, entry_id, score, retry_at.timestamp())
 
 
-def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, Any]:
+def status(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) -> dict[str, Any]:
     """Counts a supervisor watches: entries by state, calls by result, blocks by rule."""
     entries = dict(
         session.execute(
@@ -355,20 +402,27 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
             .group_by(BlockedDial.rule)
         ).all()
     )
+    profile = effective_profile(campaign)
     sizes = queue.sizes(r, campaign.id)
-    # Live answers: bridged, abandoned, or hung up before either could happen.
-    live = results.get("human", 0) + results.get("abandoned", 0) + results.get("hung_up", 0)
-    abandoned = results.get("abandoned", 0)
+    live, abandoned = live_and_abandoned(results)
+    window_live, window_abandoned = abandon_window_counts(
+        session, campaign.id, now - timedelta(hours=profile.abandon_cap_hours)
+    )
     return {
         "id": campaign.id,
         "name": campaign.name,
         "state": campaign.state,
+        "paused_reason": campaign.paused_reason,
         "dial_mode": campaign.dial_mode,
+        "compliance_profile": campaign.compliance_profile,
         "entries": sum(entries.values()),
+        # Waiting to be dialed: in the dial queue now, or for their retry time.
         "queued": sizes["queued"] + sizes["retry"],
+        "retry_waiting": sizes["retry"],
         "in_progress": entries.get("dialing", 0),
         "done": entries.get("done", 0),
         "blocked": blocked,
+        "excluded": dict(campaign.build_summary.get("excluded", {})),
         "calls_placed": sum(results.values()),
         "answered_human": live,
         "connected_to_agent": connected,
@@ -381,4 +435,30 @@ def status(session: Session, r: redis.Redis, campaign: Campaign) -> dict[str, An
         "abandoned": abandoned,
         "hung_up_before_agent": results.get("hung_up", 0),
         "abandon_rate": round(abandoned / live, 4) if live else 0.0,
+        "abandon_target": campaign.abandon_target,
+        # The profile's own measure (e.g. Ofcom: any 24 hours), across its window.
+        "abandon_rate_window": {
+            "hours": profile.abandon_cap_hours,
+            "cap": profile.abandon_cap,
+            "rate": round(window_abandoned / window_live, 4) if window_live else 0.0,
+        },
     }
+
+
+def live_and_abandoned(results: dict[str | None, int]) -> tuple[int, int]:
+    """Live answers (bridged, abandoned, or hung up before either) and abandoned calls,
+    from call counts by result."""
+    live = results.get("human", 0) + results.get("abandoned", 0) + results.get("hung_up", 0)
+    return live, results.get("abandoned", 0)
+
+
+def abandon_window_counts(session: Session, campaign_id: int, since: datetime) -> tuple[int, int]:
+    """Live answers and abandoned calls of the campaign answered since `since`."""
+    results = dict(
+        session.execute(
+            select(CallAttempt.result, func.count())
+            .where(CallAttempt.campaign_id == campaign_id, CallAttempt.answered_at >= since)
+            .group_by(CallAttempt.result)
+        ).all()
+    )
+    return live_and_abandoned(results)

@@ -312,7 +312,12 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
     s_settings = load_settings(env)
     db = Database(s_settings)
     with db.session() as s:
-        st = status(s, get_redis(s_settings), s.get_one(Campaign, cid))
+        st = status(
+            s,
+            get_redis(s_settings),
+            s.get_one(Campaign, cid),
+            Clock.from_settings(s_settings).now(),
+        )
         promises, promised = s.execute(
             select(func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
         ).one()

@@ -28,6 +28,7 @@ SYSTEM_RESULT_CODES = {
     "failed": "NAB",
     "error": "NKP",  # our side failed (webhook error, carrier error): try again later
     "hung_up": "HUP",  # answered, then hung up before an agent was connected
+    "reminded": "RMD",  # agentless (IVR) campaign: a person heard the reminder
 }
 
 

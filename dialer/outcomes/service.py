@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -153,12 +153,20 @@ def record_disposition(
     else:
         entry.state = "queued"
     retry_at = fx.retry_at if entry.state == "queued" else None
+    # The campaign's own interval for this code (or the call's system result) wins over the
+    # code's default.
+    minutes = campaign.retry_minutes.get(spec.code) or campaign.retry_minutes.get(
+        attempt.result or ""
+    )
+    if entry.state == "queued" and minutes:
+        retry_at = now + timedelta(minutes=minutes)
     if retry_at is not None and fx.next_phone and fx.callback_at is None:
         # Another of the account's numbers has been tried less: dial it now, not later.
         tried = attempts_per_phone(session, entry.id)
         fewest = min(tried.get(p.id, 0) for p in callable_phones(account, profile))
         if fewest < tried.get(phone.id, 0):
             retry_at = None
+    entry.not_before = retry_at
     session.flush()
     return Recorded(
         disposition_id=disposition.id,

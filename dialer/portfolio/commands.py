@@ -134,3 +134,54 @@ def show_command(ctx: click.Context, account_no: str, as_json: bool) -> None:
             relation += f" ({phone['reference_relation']})"
         state = "dialable" if phone["dialable"] else f"not dialable: {phone['reason']}"
         click.echo(f"    {phone['number']:<16} {relation:<22} {state}")
+
+
+@accounts.command("list-save")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--description", help="What the list is for (at most 500 characters).")
+@click.option("--replace", is_flag=True, help="Overwrite a list of the same name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def list_save_command(
+    ctx: click.Context, name: str, path: Path, description: str | None, replace: bool, as_json: bool
+) -> None:
+    """Save the accounts numbered in PATH as list NAME, for a campaign's account_list filter.
+
+    PATH is a text file with one account number per line, or a CSV whose account_no column
+    (or else first column) holds them. A number not in the portfolio is reported and
+    nothing is saved.
+    """
+    from dialer.portfolio.service import AccountListError, read_account_numbers, save_account_list
+
+    db = _database()
+    try:
+        numbers = read_account_numbers(path.read_bytes())
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path.name} is not UTF-8 text") from None
+    try:
+        with db.begin() as session:
+            result = save_account_list(
+                session, name, numbers, description=description, replace=replace
+            )
+    except AccountListError as exc:
+        if as_json:
+            _echo_json({"name": name, "accounts": 0, "unknown": [], "error": str(exc)})
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(1)
+    if as_json:
+        _echo_json(result.to_dict())
+    if result.unknown:
+        if not as_json:
+            click.echo(
+                f"Error: {len(result.unknown)} account number(s) not in the portfolio, "
+                f"list {result.name!r} not saved:",
+                err=True,
+            )
+            for number in result.unknown[:SHOWN_ISSUES]:
+                click.echo(f"  {number}", err=True)
+            if len(result.unknown) > SHOWN_ISSUES:
+                click.echo(f"  ... and {len(result.unknown) - SHOWN_ISSUES} more", err=True)
+        ctx.exit(1)
+    if not as_json:
+        click.echo(f"List {result.name!r} saved with {result.accounts} accounts.")

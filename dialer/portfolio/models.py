@@ -78,3 +78,25 @@ class Payment(Base):
     reference: Mapped[str] = mapped_column(String(64), unique=True)
     source: Mapped[str] = mapped_column(String(16), default="api")  # api | csv
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccountList(Base):
+    """A saved set of accounts (from a file of account numbers) a campaign may filter on."""
+
+    __tablename__ = "account_lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccountListMember(Base):
+    """One account of a saved list."""
+
+    __tablename__ = "account_list_members"
+
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("account_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)

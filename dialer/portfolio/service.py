@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from dialer.portfolio.importer import AccountRow, PhoneEntry, RowIssue
-from dialer.portfolio.models import PHONE_RELATIONS, Account, Phone
+from dialer.portfolio.models import (
+    PHONE_RELATIONS,
+    Account,
+    AccountList,
+    AccountListMember,
+    Phone,
+)
 from dialer.privacy import mask_national_id
 
 logger = logging.getLogger(__name__)
@@ -299,3 +307,103 @@ def account_to_dict(account: Account) -> dict[str, Any]:
             for p in phones
         ],
     }
+
+
+class AccountListError(ValueError):
+    """A saved account list that cannot be written; the message says why."""
+
+
+@dataclass
+class SavedList:
+    name: str
+    accounts: int = 0  # accounts in the saved list
+    unknown: list[str] = field(default_factory=list)  # account numbers not in the portfolio
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "accounts": self.accounts, "unknown": self.unknown}
+
+
+MAX_LIST_NAME = 200
+
+
+def save_account_list(
+    session: Session,
+    name: str,
+    account_nos: Iterable[str] = (),
+    account_ids: Iterable[int] = (),
+    description: str | None = None,
+    replace: bool = False,
+) -> SavedList:
+    """Save (or with `replace`, overwrite) a named list of accounts, given by number or id.
+
+    All or nothing: unknown account numbers or ids are reported in the result and nothing
+    is written (check `unknown`); a bad name or an empty list raises AccountListError.
+    Never commits: the caller owns the transaction."""
+    name = (name or "").strip()
+    if not name or len(name) > MAX_LIST_NAME:
+        raise AccountListError(f"a list needs a name of 1 to {MAX_LIST_NAME} characters")
+    if description is not None and len(description) > 500:
+        raise AccountListError("a list's description is at most 500 characters")
+    numbers = list(dict.fromkeys(n.strip() for n in account_nos if n and n.strip()))
+    wanted_ids = list(dict.fromkeys(account_ids))
+    ids: set[int] = set()
+    unknown: list[str] = []
+    for start in range(0, len(numbers), CHUNK_SIZE):
+        part = numbers[start : start + CHUNK_SIZE]
+        found = dict(
+            session.execute(
+                select(_accounts.c.account_no, _accounts.c.id).where(
+                    _accounts.c.account_no.in_(part)
+                )
+            ).all()
+        )
+        ids.update(found.values())
+        unknown.extend(n for n in part if n not in found)
+    for start in range(0, len(wanted_ids), CHUNK_SIZE):
+        part = wanted_ids[start : start + CHUNK_SIZE]
+        found_ids = set(session.scalars(select(_accounts.c.id).where(_accounts.c.id.in_(part))))
+        ids.update(found_ids)
+        unknown.extend(f"id {i}" for i in part if i not in found_ids)
+    result = SavedList(name=name, unknown=unknown)
+    if unknown:
+        return result
+    if not ids:
+        raise AccountListError(f"list {name!r} has no accounts")
+    existing = session.scalars(select(AccountList).where(AccountList.name == name)).one_or_none()
+    if existing is not None and not replace:
+        raise AccountListError(f"a list named {name!r} exists already (replace it explicitly)")
+    if existing is None:
+        existing = AccountList(name=name, description=description)
+        session.add(existing)
+        session.flush()
+    else:
+        session.execute(delete(AccountListMember).where(AccountListMember.list_id == existing.id))
+        if description is not None:
+            existing.description = description
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 5000):
+        session.execute(
+            insert(AccountListMember),
+            [{"list_id": existing.id, "account_id": i} for i in ordered[start : start + 5000]],
+        )
+    result.accounts = len(ordered)
+    return result
+
+
+def read_account_numbers(data: bytes) -> list[str]:
+    """Account numbers from a text file (one per line) or a CSV (the account_no column if
+    the first line names one, else the first column); blank lines are skipped."""
+    text = data.decode("utf-8-sig")
+    sample = text[:4096]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
+    column = 0
+    if rows:
+        header = [c.strip().lower() for c in rows[0]]
+        if "account_no" in header:
+            column = header.index("account_no")
+            rows = rows[1:]
+    return [row[column].strip() for row in rows if len(row) > column and row[column].strip()]

@@ -52,6 +52,21 @@ def abandon(message: str = ABANDON_MESSAGE_VI) -> str:
     return str(response)
 
 
+# Agentless campaigns without a script of their own say this.
+REMINDER_MESSAGE_VI = (
+    "Xin chào, ngân hàng xin nhắc quý khách khoản vay của quý khách đã đến hạn thanh toán. "
+    "Quý khách vui lòng thanh toán sớm hoặc gọi lại tổng đài để được hỗ trợ. Xin cảm ơn."
+)
+
+
+def reminder(message: str | None = None) -> str:
+    """An agentless campaign's answered call: say the reminder, then hang up."""
+    response = VoiceResponse()
+    response.say(message or REMINDER_MESSAGE_VI, language="vi-VN")
+    response.hangup()
+    return str(response)
+
+
 def hangup() -> str:
     response = VoiceResponse()
     response.hangup()

@@ -26,5 +26,5 @@ def console():
     rt = current_runtime()
     with rt.db.session() as s:
         campaigns = s.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(20)).all()
-        rows = [service.status(s, rt.redis, c) for c in campaigns]
+        rows = [service.status(s, rt.redis, c, rt.clock.now()) for c in campaigns]
     return render_template("console.html", campaigns=rows)

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 
 from dialer.agents import presence
 from dialer.campaigns import attempts, followups
-from dialer.campaigns.models import CallAttempt
+from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.http import current_runtime
 from dialer.runtime import Runtime
 from dialer.telephony import twiml
@@ -48,18 +48,30 @@ def voice() -> Response:
         )
         attempt = s.get_one(CallAttempt, attempt_id)
         campaign_id, entry_id = attempt.campaign_id, attempt.entry_id
+        campaign = s.get_one(Campaign, campaign_id)
+        agentless, script = campaign.dial_mode == "ivr", campaign.script
+        if agentless and kind == "human":
+            attempts.record_reminder(s, attempt_id)
     if kind is None:  # a repeated delivery: answer as the first one did
         return _xml(_repeat_answer(rt, attempt_id))
+    if agentless:  # no agent to wait for: the borrower hears the campaign's reminder
+        followups.after_answer(rt, campaign_id, entry_id)
+        return _xml(twiml.hangup() if kind == "machine" else twiml.reminder(script))
+    reserved = _id_arg("agent")  # preview: the agent who chose to dial is waiting
     if kind == "machine":
         followups.after_answer(rt, campaign_id, entry_id)
+        followups.release_reserved_agent(rt, attempt_id)
         return _xml(twiml.hangup())
 
     # Claim outside any SQL transaction: waiting must not hold a database lock. The call
     # stops counting as in flight only once it holds its agent, or the pacer would see
     # that agent as free for a moment and dial for them again.
     ready_since = rt.now_ts()
-    wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
-    agent_id = presence.claim(rt.redis, campaign_id, attempt_id, ready_since, wait)
+    if reserved is not None:
+        agent_id: int | None = reserved
+    else:
+        wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
+        agent_id = presence.claim(rt.redis, campaign_id, attempt_id, ready_since, wait)
     followups.after_answer(rt, campaign_id, entry_id)
     with rt.db.begin() as s:
         recorded = attempts.record_bridge(s, attempt_id, agent_id, rt.clock.now())

@@ -1,0 +1,122 @@
+"""Preview, predictive and agentless (IVR) dialing end to end: the web app, RQ, SQL, Redis
+and the mock carrier, reached through the official twilio client."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from dialer.campaigns.models import CampaignEntry
+from dialer.redis import Keys
+from tests import factories
+from tests.mock_support import wait_until
+from tests.test_call_flow import Stack, _attempts, stack
+
+__all__ = ["stack"]  # the fixture, imported for this module's tests
+
+
+def _campaign(stack: Stack, mode: str, n_agents: int, **settings) -> tuple[int, list[int]]:
+    cid = stack.api(
+        "POST", "/api/campaigns", 201, json={"name": mode, "dial_mode": mode, **settings}
+    )["id"]
+    agents = [
+        stack.api("POST", "/api/agents", 201, json={"username": f"p{i}", "name": f"P {i}"})["id"]
+        for i in range(n_agents)
+    ]
+    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    for agent_id in agents:
+        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
+    for agent_id in agents:
+        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="ready")
+    return cid, agents
+
+
+def test_preview_shows_the_account_then_dials_it_for_that_agent(stack: Stack):
+    stack.callees(
+        {
+            "+84901100001": {"answer": "human", "ring_seconds": 3, "talk_seconds": 20},
+            "+84901100002": {"answer": "no-answer", "ring_seconds": 5},
+        }
+    )
+    cid, (agent_id,) = _campaign(stack, "preview", 1)
+    assert stack.dial_round() == {cid: 0}  # the pacer never dials a preview campaign
+
+    shown = stack.api("POST", f"/api/agents/{agent_id}/preview")
+    assert shown["campaign_id"] == cid and shown["score_components"]
+    assert all("0110000" not in p["phone"] for p in shown["phones"])  # masked
+    again = stack.api("POST", f"/api/agents/{agent_id}/preview")
+    assert again["entry_id"] == shown["entry_id"]  # the same one until dialed or skipped
+    r = stack.rt.redis
+    assert r.zscore(Keys.dialing(cid), shown["entry_id"]) is not None  # nobody else takes it
+
+    skipped = stack.api("POST", f"/api/agents/{agent_id}/preview/skip")
+    assert skipped["skipped"] and r.zscore(Keys.dial_queue(cid), shown["entry_id"]) is not None
+    stack.api("POST", f"/api/agents/{agent_id}/preview/skip", 409)  # nothing on screen
+
+    # Dial the no-answer one first: the agent is reserved, then ready again.
+    with stack.rt.db.session() as s:
+        n_entries = len(s.scalars(select(CampaignEntry)).all())
+    for _ in range(n_entries):
+        shown = stack.api("POST", f"/api/agents/{agent_id}/preview")
+        if shown["phones"][0]["phone"].endswith("002"):
+            break
+        stack.api("POST", f"/api/agents/{agent_id}/preview/skip")
+    stack.api("POST", f"/api/agents/{agent_id}/preview/dial")
+    stack.dial_round()
+    wait_until(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the unanswered call")
+    (attempt,) = _attempts(stack)
+    assert attempt.result == "no_answer" and attempt.agent_id is None
+    wait_until(lambda: stack.agent_state(agent_id)["state"] == "ready", what="agent freed")
+
+    shown = stack.api("POST", f"/api/agents/{agent_id}/preview")
+    assert shown["phones"][0]["phone"].endswith("001")
+    stack.api("POST", f"/api/agents/{agent_id}/preview/dial")
+    stack.dial_round()
+    wait_until(lambda: stack.agent_state(agent_id)["state"] == "wrap_up", what="the talk to end")
+    answered = _attempts(stack)[-1]
+    assert answered.result == "human" and answered.agent_id == agent_id
+    assert stack.api("POST", f"/api/agents/{agent_id}/preview/dial", 409)["error"]
+
+
+def test_preview_refuses_agents_of_other_modes(stack: Stack):
+    with stack.rt.db.begin() as s:
+        factories.account(s)
+    _, (agent_id,) = _campaign(stack, "progressive", 1)
+    refused = stack.api("POST", f"/api/agents/{agent_id}/preview", 409)
+    assert "not a running preview campaign" in refused["error"]
+
+
+def test_predictive_starts_more_calls_than_ready_agents_within_the_line_cap(stack: Stack):
+    stack.callees(
+        {f"+849012000{i:02d}": {"answer": "no-answer", "ring_seconds": 20} for i in range(12)}
+    )
+    cid, agents = _campaign(stack, "predictive", 2, max_lines_per_agent=2)
+    started = stack.dial_round()[cid]
+    wait_until(lambda: stack.rt.redis.zcard(Keys.dialing(cid)) == 0 or True, timeout=1)
+    for _ in range(5):
+        started += stack.dial_round()[cid]
+    assert started > len(agents)  # predictive: more lines than agents ready
+    assert stack.rt.redis.zcard(Keys.dialing(cid)) <= 2 * len(agents)  # the line cap holds
+
+
+def test_agentless_campaign_is_paced_by_calls_per_second(stack: Stack):
+    stack.callees(
+        {f"+849012500{i:02d}": {"answer": "no-answer", "ring_seconds": 20} for i in range(30)}
+    )
+    cid, _ = _campaign(stack, "ivr", 0)
+    r = stack.rt.redis
+    r.hset(Keys.cps_bucket(), mapping={"tokens": "3", "ts": str(stack.rt.now_ts() + 3600)})
+    assert stack.dial_round() == {cid: 3}  # only the tokens in the bucket
+    assert stack.dial_round() == {cid: 0}
+
+
+def test_agentless_campaign_plays_the_reminder_without_agents(stack: Stack):
+    stack.callees({"+84901300001": {"answer": "human", "ring_seconds": 3, "talk_seconds": 20}})
+    cid, _ = _campaign(stack, "ivr", 0, script="Khoản vay của quý khách đã đến hạn.")
+    assert stack.dial_round() == {cid: 1}
+    wait_until(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the reminder call")
+    (attempt,) = _attempts(stack)
+    assert (attempt.result, attempt.action_code, attempt.agent_id) == ("reminded", "RMD", None)
+    said = [e["xml"] for e in stack.mock.events(attempt.call_sid) if e["type"] == "twiml"]
+    assert any("đã đến hạn" in x for x in said)
+    status = stack.api("GET", f"/api/campaigns/{cid}")
+    assert status["done"] == 1 and status["abandoned"] == 0
