@@ -170,6 +170,12 @@ class Keys:
         return f"{PREFIX}:campaign:{campaign_id}:ready"
 
     @staticmethod
+    def waiting_callers(campaign_id: int) -> str:
+        """Sorted set of entry ids whose person answered and waits for an agent, scored by
+        when they started waiting (the pacer counts them apart from calls still ringing)."""
+        return f"{PREFIX}:campaign:{campaign_id}:waiting"
+
+    @staticmethod
     def campaign_agents(campaign_id: int) -> str:
         """Set of agent ids logged in to the campaign (any state but offline)."""
         return f"{PREFIX}:campaign:{campaign_id}:agents"

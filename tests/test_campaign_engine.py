@@ -373,3 +373,63 @@ def test_a_dial_fulfils_a_due_callback(session, codes):
     assert session.scalar(select(Callback.state)) == "scheduled"  # not yet due
     start_attempt(session, entry, phone, at)
     assert session.scalar(select(Callback.state)) == "done"
+
+
+def test_entries_whose_job_died_come_back_once_it_is_surely_gone(
+    settings, session, redis_client, codes
+):
+    """In flight too long: never dialed (still queued) returns; claimed by a job that died
+    before creating the call returns once the job's lifetime is past; one with a call open
+    stays with its call."""
+    from dialer.campaigns import pacer
+
+    rt = _runtime(settings)
+    campaign = service.create_campaign(session, "c")
+    accounts = [factories.account(session) for _ in range(4)]
+    session.commit()
+    now = rt.clock.now()
+    lifetime = timedelta(seconds=max(queue.IN_FLIGHT_SECONDS, 2 * 60 * rt.clock.speed))
+    states = ("queued", "dialing", "dialing", "dialing")
+    entries = [
+        CampaignEntry(campaign_id=campaign.id, account_id=a.id, score=10 + i, state=state)
+        for i, (a, state) in enumerate(zip(accounts, states, strict=True))
+    ]
+    session.add_all(entries)
+    session.flush()
+    never, lost, busy, calling = (e.id for e in entries)
+    entries[1].updated_at = now - lifetime - timedelta(seconds=1)
+    entries[2].updated_at = now - timedelta(seconds=10)  # its job may still be working
+    entries[3].updated_at = now - lifetime - timedelta(seconds=1)
+    session.add(
+        CallAttempt(
+            campaign_id=campaign.id,
+            entry_id=calling,
+            account_id=accounts[3].id,
+            phone_id=accounts[3].phones[0].id,
+            status="ringing",
+        )
+    )
+    session.commit()
+    ts = rt.now_ts()
+    old = ts - queue.IN_FLIGHT_SECONDS - 1
+    redis_client.zadd(Keys.dialing(campaign.id), dict.fromkeys((never, lost, busy, calling), old))
+
+    pacer._return_stale(rt, campaign.id, ts)
+
+    queued = {int(i) for i in redis_client.zrange(Keys.dial_queue(campaign.id), 0, -1)}
+    assert queued == {never, lost}
+    assert {int(i) for i in redis_client.zrange(Keys.dialing(campaign.id), 0, -1)} == {busy}
+    session.expire_all()
+    assert [session.get(CampaignEntry, i).state for i in (never, lost, busy, calling)] == [
+        "queued",
+        "queued",
+        "dialing",
+        "dialing",
+    ]
+
+
+def test_a_preview_lease_is_not_given_back_while_it_lasts(redis_client):
+    queue.push(redis_client, 1, {7: 1.0})
+    assert queue.pop_for_dialing(redis_client, 1, 1, now=1000.0, hold_seconds=600) == [7]
+    assert queue.expire_stale_dialing(redis_client, 1, older_than=1000.0 + 250) == []
+    assert queue.expire_stale_dialing(redis_client, 1, older_than=1000.0 + 301) == [7]

@@ -497,3 +497,37 @@ def test_pacer_snapshot_reads_agents_calls_and_recent_history(rt, session, redis
     assert snap.estimates.p_human > prior.p_human
     assert snap.estimates.answer_delay_mean < prior.answer_delay_mean
     assert snap.live_answers_today == 4 and snap.abandoned_today == 0
+
+
+def test_a_person_waiting_for_an_agent_is_seen_apart_from_ringing_calls(
+    rt, session, redis_client, codes
+):
+    import threading
+    import time
+
+    from dialer.agents import presence
+    from dialer.campaigns import pacer
+
+    now = rt.now_ts()
+    campaign = _running(session, redis_client, n_accounts=3, dial_mode="predictive")
+    answered, ringing = queue.pop_for_dialing(redis_client, campaign.id, 2, now - 5)
+    claimed: list[int | None] = []
+    # Nobody is ready: the answer webhook's claim waits, and the caller is listed meanwhile.
+    waiter = threading.Thread(
+        target=lambda: claimed.append(
+            presence.claim(redis_client, campaign.id, 91, now, 1.5, entry_id=answered)
+        )
+    )
+    waiter.start()
+    deadline = time.monotonic() + 1.0
+    while not presence.waiting_callers(redis_client, campaign.id, now - 1):
+        assert time.monotonic() < deadline, "the waiting caller was never listed"
+        time.sleep(0.01)
+    snap = pacer.snapshot(rt, campaign.id, queue.sizes(redis_client, campaign.id), now)
+    assert (snap.callers_waiting, snap.calls_dialing, len(snap.ringing_ages)) == (1, 1, 1)
+    waiter.join()
+    assert claimed == [None]  # abandoned: no agent in time
+    assert presence.waiting_callers(redis_client, campaign.id, 0) == set()
+    snap = pacer.snapshot(rt, campaign.id, queue.sizes(redis_client, campaign.id), now)
+    assert (snap.callers_waiting, snap.calls_dialing) == (0, 2)
+    assert ringing in {int(i) for i in redis_client.zrange(Keys.dialing(campaign.id), 0, -1)}

@@ -68,7 +68,7 @@ def test_vn_daily_limits_references_dnc_and_ring_time():
 
 def test_min_gap_between_attempts():
     profile = get_profile("vn-finance")
-    verdict = check(profile, _facts(last_attempt_at=NOW - timedelta(minutes=10)))
+    verdict = check(profile, _facts(last_attempt_on_phone_at=NOW - timedelta(minutes=10)))
     assert verdict.rule == "min_gap" and verdict.retry_at == NOW + timedelta(minutes=20)
 
 
@@ -189,7 +189,8 @@ def broken_rules(profile: Profile, f: DialFacts) -> set[str]:
         broken.add("abandon_quiet_period")
     if not profile.machine_same_day and f.machine_today and not f.reserved_agent:
         broken.add("machine_same_day")
-    if f.last_attempt_at and f.now < f.last_attempt_at + timedelta(minutes=30):
+    last_on_phone = f.last_attempt_on_phone_at
+    if last_on_phone and f.now < last_on_phone + timedelta(minutes=30):
         broken.add("min_gap")
     return broken
 
@@ -218,7 +219,7 @@ def dial_facts(draw) -> DialFacts:
         timezone=draw(st.sampled_from(ZONES)),
         phone_relation=draw(st.sampled_from(["mobile", "home", "work", "reference"])),
         attempts_today=draw(st.integers(0, 8)),
-        last_attempt_at=max(recent) if recent else None,
+        last_attempt_on_phone_at=draw(st.none() | st.sampled_from(recent)) if recent else None,
         on_dnc=draw(st.booleans().map(lambda b: b and draw(st.booleans()))),
         attempts_on_phone_today=draw(st.integers(0, 5)),
         recent_attempt_times=recent,

@@ -78,7 +78,9 @@ def test_facts_come_from_the_accounts_history(session, codes):
     assert facts.timezone == "America/New_York"  # the account's override
     assert facts.attempts_today == 3 and facts.attempts_on_phone_today == 2
     assert len(facts.recent_attempt_times) == 5  # seven days' worth, placed calls only
-    assert facts.last_attempt_at == NOW - timedelta(hours=1)
+    assert facts.last_attempt_on_phone_at == NOW - timedelta(hours=1)
+    work_facts = dial_facts(session, profile, account, work, NOW, "UTC", ring_timeout=25)
+    assert work_facts.last_attempt_on_phone_at == NOW - timedelta(hours=3)
     assert facts.last_abandoned_at == NOW - timedelta(hours=1)
     assert facts.machine_today and not facts.on_dnc
     assert facts.last_conversation_at == NOW - timedelta(days=4)

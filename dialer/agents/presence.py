@@ -172,25 +172,45 @@ return 1
 
 
 def claim(
-    r: redis.Redis, campaign_id: int, attempt_id: int, now: float, wait_seconds: float
+    r: redis.Redis,
+    campaign_id: int,
+    attempt_id: int,
+    now: float,
+    wait_seconds: float,
+    entry_id: int | None = None,
 ) -> int | None:
-    """Atomically take the longest-idle ready agent, waiting up to wait_seconds (real)."""
+    """Atomically take the longest-idle ready agent, waiting up to wait_seconds (real).
+    While it waits, the caller (`entry_id`) is listed as waiting for the pacer to see."""
     deadline = time.monotonic() + wait_seconds
     key = Keys.ready_agents(campaign_id)
-    while True:
-        popped = r.zpopmin(key)
-        if not popped:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            # BZPOPMIN wakes as soon as an agent turns ready; its timeout has 10 ms resolution.
-            got = r.bzpopmin(key, timeout=max(0.01, remaining))
-            if got is None:
-                return None
-            popped = [(got[1], got[2])]
-        agent_id = int(popped[0][0])
-        if r.eval(_MARK_CLAIMED, 1, Keys.agent(agent_id), attempt_id, now):
-            return agent_id
+    waiting = False
+    try:
+        while True:
+            popped = r.zpopmin(key)
+            if not popped:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                if entry_id is not None and not waiting:
+                    r.zadd(Keys.waiting_callers(campaign_id), {entry_id: now})
+                    waiting = True
+                # BZPOPMIN wakes as soon as an agent turns ready; 10 ms timeout resolution.
+                got = r.bzpopmin(key, timeout=max(0.01, remaining))
+                if got is None:
+                    return None
+                popped = [(got[1], got[2])]
+            agent_id = int(popped[0][0])
+            if r.eval(_MARK_CLAIMED, 1, Keys.agent(agent_id), attempt_id, now):
+                return agent_id
+    finally:
+        if waiting:
+            r.zrem(Keys.waiting_callers(campaign_id), entry_id)
+
+
+def waiting_callers(r: redis.Redis, campaign_id: int, since: float) -> set[int]:
+    """Entries whose person has waited for an agent since `since` (older ones are leftovers
+    of a web process that died mid-wait)."""
+    return {int(i) for i in r.zrangebyscore(Keys.waiting_callers(campaign_id), since, "+inf")}
 
 
 # A preview call reserves the agent who chose to dial it: only if they are ready.

@@ -56,6 +56,44 @@ def claim_entry(session: Session, entry_id: int, now: datetime) -> CampaignEntry
     return session.get_one(CampaignEntry, entry_id)
 
 
+def release_unplaced(
+    session: Session, entry_ids: list[int], claimed_before: datetime
+) -> tuple[dict[int, float], list[int]]:
+    """Entries whose in-flight marker lapsed: which go back to the queue, which are still
+    being worked on.
+
+    Returns ({entry id: score} to queue again, ids still in a job's hands). An entry that
+    is still queued in SQL never reached a job; one claimed (dialing) before
+    `claimed_before` without any open attempt lost its job before the call was created, so
+    it is set back to queued here (conditionally: a job that wakes up late finds it taken).
+    A dialing entry claimed since then may still be in its job's hands.
+    """
+    if not entry_ids:
+        return {}, []
+    open_attempt = (
+        select(CallAttempt.id)
+        .where(CallAttempt.entry_id == CampaignEntry.id, CallAttempt.ended_at.is_(None))
+        .exists()
+    )
+    rows = session.execute(
+        select(
+            CampaignEntry.id, CampaignEntry.state, CampaignEntry.score, CampaignEntry.updated_at
+        ).where(CampaignEntry.id.in_(entry_ids), ~open_attempt)
+    ).all()
+    back = {i: score for i, state, score, _ in rows if state == "queued"}
+    dialing = {i: (score, _aware(at)) for i, state, score, at in rows if state == "dialing"}
+    lost = [i for i, (_, at) in dialing.items() if at < claimed_before]
+    if lost:
+        session.execute(
+            update(CampaignEntry)
+            .where(CampaignEntry.id.in_(lost), CampaignEntry.state == "dialing", ~open_attempt)
+            .values(state="queued", not_before=None, updated_at=claimed_before)
+            .execution_options(synchronize_session=False)
+        )
+        back.update({i: dialing[i][0] for i in lost})
+    return back, [i for i in dialing if i not in back]
+
+
 def choose_phone(
     session: Session, entry: CampaignEntry, account: Account, profile: Profile
 ) -> Phone | None:
@@ -121,7 +159,7 @@ def dial_facts(
         timezone=tz,
         phone_relation=phone.relation,
         attempts_today=len(today),
-        last_attempt_at=max((t for t, _, _ in dials), default=None),
+        last_attempt_on_phone_at=max((t for t, _ in on_phone), default=None),
         on_dnc=session.get(DncNumber, phone.number) is not None,
         attempts_on_phone_today=sum(1 for _, pid, _ in today if pid == phone.id),
         recent_attempt_times=tuple(t for t, _, _ in dials),

@@ -26,7 +26,9 @@ class Profile:
     # (calls, days): at most `calls` attempts on one account in any `days` consecutive days.
     max_attempts_per_account_in_days: tuple[int, int] | None = None
     quiet_days_after_conversation: int | None = None  # no call this long after a contact
-    min_gap_minutes: int = 30  # between two attempts on one account
+    # Between two attempts on one number. Per number, not per account, so that a no-answer
+    # on the mobile moves on to the home number at once (the retry rules space the account).
+    min_gap_minutes: int = 30
     max_attempts_per_phone_per_day: int | None = 3
     min_ring_seconds: int = 15
     abandon_cap: float = 0.03  # the most a campaign's abandon target may be
@@ -139,7 +141,7 @@ class DialFacts:
     timezone: str  # the phone's local zone (the account's override already applied)
     phone_relation: str  # mobile | home | work | reference | ...
     attempts_today: int  # on this account, every campaign, the phone's local day
-    last_attempt_at: datetime | None = None  # on this account
+    last_attempt_on_phone_at: datetime | None = None  # on this number, any campaign
     on_dnc: bool = False  # the number is on the do-not-call list
     attempts_on_phone_today: int = 0
     # Attempts on the account within the profile's counting window (any order).
@@ -274,13 +276,13 @@ def check(profile: Profile, facts: DialFacts) -> Verdict:
             "a machine answered this number today; redial tomorrow or with an agent reserved",
             _next_day_open(profile, now, tz),
         )
-    if profile.min_gap_minutes and facts.last_attempt_at is not None:
-        allowed_at = facts.last_attempt_at + timedelta(minutes=profile.min_gap_minutes)
+    if profile.min_gap_minutes and facts.last_attempt_on_phone_at is not None:
+        allowed_at = facts.last_attempt_on_phone_at + timedelta(minutes=profile.min_gap_minutes)
         if now < allowed_at:
             return Verdict(
                 False,
                 "min_gap",
-                f"last attempt less than {profile.min_gap_minutes} min ago",
+                f"last attempt on this number less than {profile.min_gap_minutes} min ago",
                 allowed_at,
             )
     return ALLOWED

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from dialer.agents import presence
-from dialer.campaigns import observations, queue, reconcile
+from dialer.campaigns import attempts, observations, queue, reconcile
 from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
@@ -21,13 +22,14 @@ from dialer.telephony import cps
 
 log = logging.getLogger(__name__)
 
-# A popped entry whose call never showed up (its worker died) returns after this long.
-STALE_DIALING_SECONDS = 300
 # The campaign's dial mode -> the pacing policy that starts its calls. Preview has none:
 # its agents take entries one at a time and choose when to dial.
 POLICY_OF_MODE = {"progressive": "progressive", "predictive": "predictive", "ivr": "agentless"}
 # Simulated seconds the estimates and the day's abandon counts are reused between SQL reads.
 ESTIMATES_TTL_SECONDS = 10.0
+# Simulated seconds after which a caller still listed as waiting is a leftover (the wait
+# itself is a couple of seconds).
+WAITING_STALE_SECONDS = 30.0
 
 
 def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -> PacingSnapshot:
@@ -42,7 +44,11 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
             talk.append(elapsed)
         elif state == "wrap_up":
             wrap.append(elapsed)
-    ringing = rt.redis.zrange(Keys.dialing(campaign_id), 0, -1, withscores=True)
+    # A person who answered and waits for an agent is no longer a call that may answer:
+    # counted apart, so the pacer sees both the demand that is certain and the one that is not.
+    waiting = presence.waiting_callers(rt.redis, campaign_id, now - WAITING_STALE_SECONDS)
+    in_flight = rt.redis.zrange(Keys.dialing(campaign_id), 0, -1, withscores=True)
+    ringing = [(entry, score) for entry, score in in_flight if int(entry) not in waiting]
     day_start = local_day_start(rt.clock.now(), rt.settings.timezone)
     inputs = observations.cached(
         rt.redis,
@@ -54,7 +60,8 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
     return PacingSnapshot(
         agents_ready=ready,
         agents_busy=len(talk) + len(wrap),
-        calls_dialing=sizes["dialing"],
+        calls_dialing=len(ringing),
+        callers_waiting=len(in_flight) - len(ringing),
         queued_entries=sizes["queued"],
         talk_elapsed=tuple(talk),
         wrap_elapsed=tuple(wrap),
@@ -71,17 +78,21 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
 
 
 def _return_stale(rt: Runtime, campaign_id: int, now: float) -> None:
-    stale = queue.expire_stale_dialing(rt.redis, campaign_id, now - STALE_DIALING_SECONDS)
+    """Entries in flight too long without a call: back to the queue if their job is gone."""
+    stale = queue.expire_stale_dialing(rt.redis, campaign_id, now - queue.IN_FLIGHT_SECONDS)
     if not stale:
         return
-    with rt.db.session() as s:
-        rows = s.execute(
-            select(CampaignEntry.id, CampaignEntry.score).where(
-                CampaignEntry.id.in_(stale), CampaignEntry.state == "queued"
-            )
-        ).all()
-        queue.push(rt.redis, campaign_id, dict(rows))
-    log.warning("campaign %s: %d entries came back from dead workers", campaign_id, len(stale))
+    # RQ kills a dial job after PLACE_CALL_TIMEOUT real seconds, which is many simulated
+    # ones on a fast clock: only an entry claimed longer ago than that has surely lost it.
+    job_lifetime = max(queue.IN_FLIGHT_SECONDS, 2 * PLACE_CALL_TIMEOUT * rt.clock.speed)
+    claimed_before = rt.clock.now() - timedelta(seconds=job_lifetime)
+    with rt.db.begin() as s:
+        back, pending = attempts.release_unplaced(s, stale, claimed_before)
+    queue.push(rt.redis, campaign_id, back)
+    if pending:  # still in a job's hands, maybe: look again later
+        rt.redis.zadd(Keys.dialing(campaign_id), dict.fromkeys(pending, now))
+    if back:
+        log.warning("campaign %s: %d entries came back from dead workers", campaign_id, len(back))
 
 
 def _complete_if_done(rt: Runtime, campaign_id: int, sizes: dict[str, int]) -> bool:

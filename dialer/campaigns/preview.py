@@ -75,7 +75,7 @@ def take(rt: Runtime, agent_id: int) -> dict[str, Any] | None:
     leased = _leased(rt, agent_id)
     if leased is None:
         now = rt.now_ts()
-        popped = queue.pop_for_dialing(rt.redis, campaign_id, 1, now)
+        popped = queue.pop_for_dialing(rt.redis, campaign_id, 1, now, hold_seconds=LEASE_SECONDS)
         if not popped:
             return None
         leased = (campaign_id, popped[0])

@@ -18,6 +18,9 @@ import redis
 from dialer.redis import Keys, release_lock
 
 LOCK_SECONDS = 3600  # outlives any call; released as soon as the call ends
+# Simulated seconds an entry may stay in flight without its call showing up (its worker
+# died, or a preview lease lapsed) before the pacer gives it back to the queue.
+IN_FLIGHT_SECONDS = 300
 
 
 def lock_owner(campaign_id: int, entry_id: int) -> str:
@@ -80,11 +83,16 @@ return stale
 """
 
 
-def pop_for_dialing(r: redis.Redis, campaign_id: int, n: int, now: float) -> list[int]:
-    """Take up to n best entries and record them as in flight at `now`."""
+def pop_for_dialing(
+    r: redis.Redis, campaign_id: int, n: int, now: float, hold_seconds: float = IN_FLIGHT_SECONDS
+) -> list[int]:
+    """Take up to n best entries and record them as in flight at `now`. An entry held longer
+    than IN_FLIGHT_SECONDS (a preview lease) is marked that much later, so the pacer does not
+    give it back while it is still on an agent's screen."""
     if n <= 0:
         return []
-    ids = r.eval(_POP, 2, Keys.dial_queue(campaign_id), Keys.dialing(campaign_id), n, now)
+    marked = now + max(0.0, hold_seconds - IN_FLIGHT_SECONDS)
+    ids = r.eval(_POP, 2, Keys.dial_queue(campaign_id), Keys.dialing(campaign_id), n, marked)
     return [int(i) for i in ids]
 
 

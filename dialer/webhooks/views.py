@@ -71,7 +71,9 @@ def voice() -> Response:
         agent_id: int | None = reserved
     else:
         wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
-        agent_id = presence.claim(rt.redis, campaign_id, attempt_id, ready_since, wait)
+        agent_id = presence.claim(
+            rt.redis, campaign_id, attempt_id, ready_since, wait, entry_id=entry_id
+        )
     followups.after_answer(rt, campaign_id, entry_id)
     with rt.db.begin() as s:
         recorded = attempts.record_bridge(s, attempt_id, agent_id, rt.clock.now())
