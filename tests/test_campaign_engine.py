@@ -433,3 +433,49 @@ def test_a_preview_lease_is_not_given_back_while_it_lasts(redis_client):
     assert queue.pop_for_dialing(redis_client, 1, 1, now=1000.0, hold_seconds=600) == [7]
     assert queue.expire_stale_dialing(redis_client, 1, older_than=1000.0 + 250) == []
     assert queue.expire_stale_dialing(redis_client, 1, older_than=1000.0 + 301) == [7]
+
+
+@pytest.mark.parametrize(
+    ("numbers", "rule"),
+    [
+        ("dnc", "dnc"),  # the mobile opted out since the build
+        ("reference", "obligors_only"),  # only a reference's number is left
+        ("retired", None),  # retired: no rule, the account has no number to call
+    ],
+)
+def test_an_entry_without_a_number_to_call_says_which_rule_stopped_it(
+    settings, session, redis_client, codes, numbers, rule
+):
+    from dialer.campaigns.jobs import dial_entry
+    from dialer.campaigns.models import BlockedDial
+
+    rt = _runtime(settings)
+    acc = factories.account(session, phones=(("+84901234567", "mobile"), ("+84912345678", "home")))
+    campaign = service.create_campaign(session, "c")
+    service.launch(session, campaign, rt.clock.now(), VN)
+    session.commit()
+    service.start_dialing(session, redis_client, campaign, rt.clock.now())
+    mobile, home = sorted(acc.phones, key=lambda p: p.priority)
+    home.dialable, home.reason = False, "retired:NAB"
+    if numbers == "dnc":
+        session.add(DncNumber(number=mobile.number, reason="opt-out"))
+    elif numbers == "reference":
+        mobile.relation = "reference"
+    else:
+        mobile.dialable, mobile.reason = False, "retired:NCP"
+    session.commit()
+    (entry_id,) = queue.pop_for_dialing(redis_client, campaign.id, 1, now=0)
+    result = dial_entry(rt, campaign.id, entry_id)
+    session.expire_all()
+    entry = session.get(CampaignEntry, entry_id)
+    assert entry.state == "done"
+    assert session.scalar(select(func.count(CallAttempt.id))) == 0
+    if rule is None:
+        assert result == "skipped: no dialable phone"
+        assert entry.last_result == "no_dialable_phone"
+        assert session.scalar(select(func.count(BlockedDial.id))) == 0
+    else:
+        assert result == f"skipped: blocked by {rule}"
+        assert session.scalars(select(BlockedDial.rule)).all() == [rule]
+        assert entry.last_result == f"blocked:{rule}"
+    assert redis_client.zcard(Keys.dialing(campaign.id)) == 0

@@ -94,21 +94,30 @@ def release_unplaced(
     return back, [i for i in dialing if i not in back]
 
 
+NO_DIALABLE_PHONE = Verdict(False, None, "no dialable number left on the account")
+
+
 def choose_phone(
     session: Session, entry: CampaignEntry, account: Account, profile: Profile
-) -> Phone | None:
+) -> Phone | Verdict:
     """The account's best number the profile allows: fewest attempts in this entry, then
-    relation priority."""
+    relation priority. With none, why: the rule that stops every number that is left
+    (`dnc`, `obligors_only`), or NO_DIALABLE_PHONE (retired or invalid: no rule)."""
     tried = attempts_per_phone(session, entry.id)
     dnc = set(
         session.scalars(
             select(DncNumber.number).where(DncNumber.number.in_([p.number for p in account.phones]))
         )
     )
-    candidates = [p for p in callable_phones(account, profile) if p.number not in dnc]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda p: (tried.get(p.id, 0), p.priority, p.id))
+    allowed = callable_phones(account, profile)
+    candidates = [p for p in allowed if p.number not in dnc]
+    if candidates:
+        return min(candidates, key=lambda p: (tried.get(p.id, 0), p.priority, p.id))
+    if allowed:
+        return Verdict(False, "dnc", f"all {len(allowed)} callable numbers are on the DNC list")
+    if any(p.dialable for p in account.phones):
+        return Verdict(False, "obligors_only", "only reference numbers left on the account")
+    return NO_DIALABLE_PHONE
 
 
 def dial_facts(

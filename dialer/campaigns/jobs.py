@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dialer.agents import presence
 from dialer.campaigns import attempts, followups, queue
+from dialer.campaigns.compliance import Verdict
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.campaigns.service import effective_profile, pause, requeue
 from dialer.portfolio.models import Account, Phone
@@ -97,9 +98,12 @@ def _prepare(
         attempts.record_block(s, entry, None, hold, now)
         return Skip(f"blocked by {hold.rule}")
     phone = attempts.choose_phone(s, entry, account, effective_profile(campaign))
-    if phone is None:
+    if phone is attempts.NO_DIALABLE_PHONE:
         entry.state, entry.last_result = "done", "no_dialable_phone"
         return Skip("no dialable phone")
+    if isinstance(phone, Verdict):  # every number left is stopped by a rule
+        attempts.record_block(s, entry, None, phone, now)
+        return Skip(f"blocked by {phone.rule}")
     return Dial(account.id, phone.id, tuple(campaign.caller_ids))
 
 
