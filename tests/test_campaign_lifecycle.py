@@ -497,6 +497,7 @@ def test_pacer_snapshot_reads_agents_calls_and_recent_history(rt, session, redis
     assert snap.estimates.p_human > prior.p_human
     assert snap.estimates.answer_delay_mean < prior.answer_delay_mean
     assert snap.live_answers_today == 4 and snap.abandoned_today == 0
+    assert (snap.live_answers_period, snap.abandoned_period) == (4, 0)  # vn-finance: 24 h
 
 
 def test_a_person_waiting_for_an_agent_is_seen_apart_from_ringing_calls(

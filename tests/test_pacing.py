@@ -269,3 +269,14 @@ def test_short_simulation_keeps_its_invariants(bench):
     assert r["contacts_per_agent_hour"] * 180 / 3600 == pytest.approx(r["occupancy"], rel=0.25)
     p = bench.simulate("progressive", 20, 1.0, 0, bench.Scenario())
     assert p["abandon_rate"] == 0 and p["occupancy"] < r["occupancy"]
+
+
+def test_predictive_holds_the_profiles_period_budget_too():
+    # Today is on track, but the last 24 h (Ofcom) are over the target: that budget rules.
+    wrapping = _team(talk_elapsed=(), wrap_elapsed=(10.0,) * 7, live_answers_today=1000)
+    today_only = replace(wrapping, abandoned_today=20)
+    assert predictive(replace(today_only, live_answers_period=1000, abandoned_period=20)) == (
+        predictive(today_only)
+    )
+    over_24h = replace(today_only, live_answers_period=3000, abandoned_period=130)
+    assert predictive(over_24h) < predictive(today_only) / 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.campaigns.pacing import PacingEstimates, PacingEstimator
-from dialer.campaigns.service import abandon_window_counts
+from dialer.campaigns.service import abandon_window_counts, effective_profile
 from dialer.outcomes.models import Disposition
 from dialer.redis import Keys
 
@@ -45,13 +45,16 @@ class Observations:
 
 @dataclass(frozen=True)
 class PacingInputs:
-    """What the pacer reads from SQL: estimates, the day's abandons, the campaign's limits."""
+    """What the pacer reads from SQL: estimates, the abandons of the campaign day and of
+    the profile's own period (24 h for Ofcom, 30 days for Regulation F), the limits."""
 
     estimates: PacingEstimates
     live_today: int
     abandoned_today: int
     abandon_target: float
     max_lines_per_agent: float
+    live_period: int = 0
+    abandoned_period: int = 0
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
@@ -103,21 +106,34 @@ def read(session: Session, campaign_id: int, day_start: datetime) -> Observation
     return out
 
 
-def pacing_inputs(session: Session, campaign_id: int, day_start: datetime) -> PacingInputs:
+def pacing_inputs(
+    session: Session, campaign_id: int, day_start: datetime, now: datetime
+) -> PacingInputs:
     obs = read(session, campaign_id, day_start)
     est = PacingEstimator.start().observe_all(obs.dials, obs.talk_times, obs.wrap_times)
     campaign = session.get_one(Campaign, campaign_id)
+    hours = effective_profile(campaign).abandon_cap_hours
+    live_period, abandoned_period = abandon_window_counts(
+        session, campaign_id, now - timedelta(hours=hours)
+    )
     return PacingInputs(
         est.estimates(),
         obs.live_today,
         obs.abandoned_today,
         campaign.abandon_target,
         campaign.max_lines_per_agent,
+        live_period,
+        abandoned_period,
     )
 
 
 def cached(
-    r: redis.Redis, session_factory: Any, campaign_id: int, day_start: datetime, ttl_ms: int
+    r: redis.Redis,
+    session_factory: Any,
+    campaign_id: int,
+    day_start: datetime,
+    now: datetime,
+    ttl_ms: int,
 ) -> PacingInputs:
     """pacing_inputs(), shared by every pacer through Redis for ttl_ms."""
     key = Keys.pacing_inputs(campaign_id)
@@ -126,6 +142,6 @@ def cached(
         data = json.loads(raw)
         return PacingInputs(**{**data, "estimates": PacingEstimates(**data["estimates"])})
     with session_factory() as s:
-        inputs = pacing_inputs(s, campaign_id, day_start)
+        inputs = pacing_inputs(s, campaign_id, day_start, now)
     r.set(key, json.dumps(asdict(inputs)), px=max(1, ttl_ms))
     return inputs

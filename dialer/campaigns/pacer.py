@@ -49,12 +49,13 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
     waiting = presence.waiting_callers(rt.redis, campaign_id, now - WAITING_STALE_SECONDS)
     in_flight = rt.redis.zrange(Keys.dialing(campaign_id), 0, -1, withscores=True)
     ringing = [(entry, score) for entry, score in in_flight if int(entry) not in waiting]
-    day_start = local_day_start(rt.clock.now(), rt.settings.timezone)
+    wall_now = rt.clock.now()
     inputs = observations.cached(
         rt.redis,
         rt.db.session,
         campaign_id,
-        day_start,
+        local_day_start(wall_now, rt.settings.timezone),
+        wall_now,
         ttl_ms=int(1000 * rt.clock.real_seconds(ESTIMATES_TTL_SECONDS)),
     )
     return PacingSnapshot(
@@ -69,6 +70,8 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
         estimates=inputs.estimates,
         live_answers_today=inputs.live_today,
         abandoned_today=inputs.abandoned_today,
+        live_answers_period=inputs.live_period,
+        abandoned_period=inputs.abandoned_period,
         abandon_target=inputs.abandon_target,
         abandon_after=rt.settings.agent_claim_timeout,
         max_lines_per_agent=inputs.max_lines_per_agent,

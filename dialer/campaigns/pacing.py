@@ -66,6 +66,10 @@ class PacingSnapshot:
     # The campaign day's counters: the abandon target is a whole-day rate.
     live_answers_today: int = 0  # answered by a person (abandoned ones included)
     abandoned_today: int = 0
+    # The same over the compliance profile's period (Ofcom: any 24 h; Regulation F: 30
+    # days), which the target must hold over too; it contains the day (0, 0: not known).
+    live_answers_period: int = 0
+    abandoned_period: int = 0
     abandon_target: float = 0.03
     abandon_after: float = 2.0  # seconds a person waits for an agent before we abandon
     max_lines_per_agent: float = 3.0  # calls in flight <= this x logged-in agents
@@ -365,12 +369,19 @@ def _model(est: PacingEstimates, grace: float, points: int) -> _Model:
 def _threshold(s: PacingSnapshot, t: PredictiveTuning) -> float:
     """The per-call abandon risk we accept now. The day's budget is target x live answers;
     what is left of it, minus a reserve that grows like the noise of the abandon count,
-    moves the threshold exponentially: an integral controller on the whole-day rate."""
-    allowed = s.abandon_target * s.live_answers_today
-    unspent = allowed - s.abandoned_today - t.reserve * math.sqrt(allowed)
+    moves the threshold exponentially: an integral controller on the whole-day rate. When
+    the profile's own period (24 h, 30 days) has less left, that budget rules."""
+
+    def unspent(live: int, abandoned: int) -> float:
+        allowed = s.abandon_target * live
+        return allowed - abandoned - t.reserve * math.sqrt(allowed)
+
+    left = unspent(s.live_answers_today, s.abandoned_today)
+    if s.live_answers_period:  # the tighter of the two budgets
+        left = min(left, unspent(s.live_answers_period, s.abandoned_period))
     base = t.base_risk + t.team_risk / max(1, s.agents_ready + s.agents_busy)
-    gain = t.budget_gain if unspent >= 0 else t.tighten_gain
-    return base * min(t.max_loosen, math.exp(gain * unspent))
+    gain = t.budget_gain if left >= 0 else t.tighten_gain
+    return base * min(t.max_loosen, math.exp(gain * left))
 
 
 def _phi(z: float) -> float:
