@@ -364,6 +364,22 @@ def test_agent_login_needs_a_numeric_campaign(stack: Stack):
     assert "campaign_id must be a whole number" in error
 
 
+def test_only_the_campaigns_team_and_named_agents_log_in_to_it(stack: Stack):
+    def agent(username: str, team: str) -> int:
+        body = {"username": username, "name": username.title(), "team": team}
+        return stack.api("POST", "/api/agents", 201, json=body)["id"]
+
+    lan, minh, hoa = agent("lan", "b2-hanoi"), agent("minh", "b1-hcm"), agent("hoa", "b1-hcm")
+    body = {"name": "B2 team only", "team": "b2-hanoi", "agent_ids": [hoa]}
+    cid = stack.api("POST", "/api/campaigns", 201, json=body)["id"]
+    error = stack.api("POST", f"/api/agents/{minh}/login", 409, json={"campaign_id": cid})
+    assert "not in campaign" in error["error"]
+    assert stack.agent_state(minh)["state"] == "offline"  # nothing changed
+    for allowed in (lan, hoa):  # the team's member, and an agent named by id
+        stack.api("POST", f"/api/agents/{allowed}/login", json={"campaign_id": cid})
+        assert stack.agent_state(allowed)["state"] != "offline"
+
+
 def test_campaign_pause_resume_stop_through_the_api(stack: Stack):
     cid = stack.api("POST", "/api/campaigns", 201, json={"name": "lifecycle"})["id"]
     assert "not running" in stack.api("POST", f"/api/campaigns/{cid}/pause", 409)["error"]

@@ -47,6 +47,18 @@ def create_agent(
     return agent
 
 
+def may_work(
+    campaign_team: str | None, campaign_agent_ids: list[int], agent_team: str | None, agent_id: int
+) -> bool:
+    """Whether an agent may work a campaign: anyone when it names no team and no agents,
+    else its team's members and the agents it names."""
+    if campaign_team is None and not campaign_agent_ids:
+        return True
+    return agent_id in campaign_agent_ids or (
+        campaign_team is not None and agent_team == campaign_team
+    )
+
+
 def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresence:
     """Call the agent's endpoint into their own conference room for this campaign."""
     with rt.db.begin() as s:
@@ -58,6 +70,10 @@ def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresenc
             raise AgentError(f"no campaign {campaign_id}")
         if campaign.state not in ("draft", "running", "paused"):
             raise AgentError(f"campaign {campaign_id} is {campaign.state}")
+        if not may_work(campaign.team, campaign.agent_ids, agent.team, agent.id):
+            raise AgentError(
+                f"agent {agent.username} is not in campaign {campaign_id}'s team or agent list"
+            )
         endpoint = agent.endpoint
     current = presence.get(rt.redis, agent_id)
     if current.state != "offline":
