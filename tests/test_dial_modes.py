@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from dialer.campaigns.models import CampaignEntry
 from dialer.redis import Keys
+from dialer.telephony.carrier import make_twilio_client
 from tests import factories
 from tests.mock_support import wait_until
 from tests.test_call_flow import Stack, _attempts, stack
@@ -120,3 +121,25 @@ def test_agentless_campaign_plays_the_reminder_without_agents(stack: Stack):
     assert any("đã đến hạn" in x for x in said)
     status = stack.api("GET", f"/api/campaigns/{cid}")
     assert status["done"] == 1 and status["abandoned"] == 0
+
+
+def test_two_running_campaigns_never_dial_one_account_at_once(stack: Stack):
+    """Both IVR campaigns hold the same account; one call reaches it, the other campaign's
+    entry waits for a retry time instead of dialing it too."""
+    number = "+84901100077"
+    stack.callees({number: {"answer": "no-answer", "ring_seconds": 20}})
+    first, _ = _campaign(stack, "ivr", 0)
+    second, _ = _campaign(stack, "ivr", 0)
+    started = stack.dial_round()
+    assert started == {first: 1, second: 1}  # both pacers handed the account to a worker
+    wait_until(lambda: _attempts(stack), what="the first call")
+    attempts = _attempts(stack)
+    assert len(attempts) == 1 and attempts[0].call_sid
+    with stack.rt.db.session() as s:
+        waiting = s.scalars(
+            select(CampaignEntry).where(CampaignEntry.campaign_id != attempts[0].campaign_id)
+        ).one()
+    assert waiting.state == "queued" and waiting.not_before is not None
+    assert stack.rt.redis.zscore(Keys.retry(waiting.campaign_id), waiting.id) is not None
+    # The carrier's own record (through the official client): one call to the number.
+    assert len(make_twilio_client(stack.rt.settings).calls.list(to=number)) == 1
