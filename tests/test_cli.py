@@ -47,6 +47,26 @@ def test_campaign_lifecycle_from_the_cli(cli):
     assert "stopped" in text and "entries 2" in text
 
 
+def test_rebuild_and_blocked_counts_from_the_cli(cli, db, redis_client):
+    from dialer.campaigns.models import BlockedDial, CampaignEntry
+
+    cid = json.loads(cli("campaign", "create", "B3", "--json").output)["id"]
+    draft = cli("campaign", "rebuild", str(cid))
+    assert draft.exit_code == 1 and "launch it instead" in draft.output
+    cli("campaign", "launch", str(cid))
+    with db.begin() as s:
+        entry_id = s.query(CampaignEntry.id).filter_by(campaign_id=cid).first()[0]
+        s.add(BlockedDial(campaign_id=cid, entry_id=entry_id, rule="calling_window"))
+    redis_client.flushdb()  # Redis lost everything
+    assert json.loads(cli("campaign", "status", str(cid), "--json").output)["queued"] == 0
+    rebuilt = json.loads(cli("campaign", "rebuild", str(cid), "--json").output)
+    assert (rebuilt["loaded"], rebuilt["queued"]) == (3, 3)
+    status = json.loads(cli("campaign", "status", str(cid), "--json").output)
+    assert (status["state"], status["queued"]) == ("running", 3)
+    assert status["blocked"] == {"calling_window": 1}
+    assert "rebuilt from SQL: 3 queued" in cli("campaign", "rebuild", str(cid)).output
+
+
 def test_cli_errors_are_clear(cli):
     missing = cli("campaign", "status", "999")
     assert missing.exit_code == 1 and "no campaign 999" in missing.output
