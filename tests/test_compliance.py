@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from dialer.campaigns.compliance import (
     PROFILES,
+    RULES,
     DialFacts,
     Profile,
     check,
@@ -244,6 +245,7 @@ def test_no_allowed_dial_breaks_a_rule_and_no_block_lacks_one(profile, facts):
     assert verdict.allowed == (not broken), (verdict, broken)
     if not verdict.allowed:
         assert verdict.rule in broken  # blocked by a rule that really is broken now
+        assert verdict.rule in RULES  # one the reports and docs know
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -211,6 +211,10 @@ def compliance_verdict(
     return check(profile, facts)
 
 
+# Why an account is not called at all (account_hold), as blocked_dials.rule records it.
+HOLD_RULES = ("account_closed", "suppressed", "referred")
+
+
 def account_hold(session: Session, account: Account, today: date) -> Verdict | None:
     """Why the account must not be called at all now (re-checked right before each dial,
     since another campaign may have recorded a promise, a dispute or a referral)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,7 +13,7 @@ import click
 from sqlalchemy import select
 
 from dialer.campaigns import pacer as pacer_loop
-from dialer.campaigns import scheduled, service, templates
+from dialer.campaigns import reports, scheduled, service, templates
 from dialer.campaigns.models import DIAL_MODES, Campaign, CampaignTemplate
 from dialer.runtime import get_runtime
 
@@ -286,6 +289,173 @@ def status(campaign_id: int, as_json: bool) -> None:
         click.echo(f"  blocked by {rule}: {n}")
     for rule, n in sorted(out["excluded"].items()):
         click.echo(f"  left out at launch ({rule}): {n}")
+
+
+@contextmanager
+def _report_errors() -> Iterator[None]:
+    """A report's refusals as the CLI's: unknown subject exit 1, bad argument exit 2."""
+    try:
+        yield
+    except reports.NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    except reports.ReportError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _local(iso: str | None) -> str:
+    return iso[:16].replace("T", " ") if iso else "-"
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = text or "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@campaign.command("entries")
+@click.argument("campaign_id", type=int)
+@click.option("--account", "account_no", help="explain this account's score (one entry)")
+@click.option("--state", type=click.Choice(reports.ENTRY_STATES))
+@click.option(
+    "--limit",
+    type=click.IntRange(1, reports.MAX_LIMIT),
+    default=reports.DEFAULT_LIMIT,
+    show_default=True,
+)
+@click.option("--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def entries(
+    campaign_id: int,
+    account_no: str | None,
+    state: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """Entries in dial order (score, then rank) with their score components. With
+    --account, that entry alone and why each component has its value (docs/ranking.md)."""
+    rt = get_runtime()
+    tz = rt.settings.timezone
+    with rt.db.session() as s, _report_errors():
+        c = _load(s, campaign_id)
+        if account_no is not None:
+            out: Any = reports.explain_entry(s, c, account_no, tz=tz)
+        else:
+            out = reports.list_entries(s, c.id, tz=tz, state=state, limit=limit, offset=offset)
+    if as_json:
+        _echo_json(out)
+    elif account_no is not None:
+        _echo_explanation(out)
+    else:
+        _echo_entries(out)
+
+
+def _echo_entries(rows: list[dict[str, Any]]) -> None:
+    click.echo(
+        f"{'#':>5} {'rank':>5}  {'account':<12} {'customer':<22} {'DPD':>5} {'overdue':>13}  "
+        f"{'state':<7} {'att':>3}  {'last result':<16} {'not before':<16} {'score':>9}  "
+        "components"
+    )
+    for e in rows:
+        parts = ", ".join(
+            f"{name} {reports.signed(value)}" for name, value in e["components"].items() if value
+        )
+        click.echo(
+            f"{e['position']:>5} {e['rank'] or '-':>5}  {_cut(e['account_no'], 12):<12} "
+            f"{_cut(e['customer_name'], 22):<22} {e['dpd']:>5} {e['overdue_amount']:>13,}  "
+            f"{e['state']:<7} {e['attempts']:>3}  {_cut(e['last_result'], 16):<16} "
+            f"{_local(e['not_before']):<16} {e['score']:>9.3f}  {parts or '-'}"
+        )
+    if not rows:
+        click.echo("(no entries)")
+
+
+def _echo_explanation(e: dict[str, Any]) -> None:
+    click.echo(
+        f"Account {e['account_no']} ({e['customer_name']}): position {e['position']} in dial "
+        f"order, build rank {e['rank'] or '-'}, score {e['score']:.3f}"
+    )
+    click.echo(
+        f"  DPD {e['dpd']}, overdue {e['overdue_amount']:,} VND, {e['state']}, "
+        f"{e['attempts']} attempts, last result {e['last_result'] or '-'}, "
+        f"not before {_local(e['not_before'])}"
+    )
+    for line in e["explanation"]:
+        click.echo(f"  {line['component']:<9} {reports.signed(line['value']):>10}  {line['text']}")
+    overrides = ", ".join(f"{k}={v:g}" for k, v in e["weight_overrides"].items())
+    click.echo(f"  weights: defaults{' with ' + overrides if overrides else ''}")
+
+
+@campaign.command("blocked")
+@click.argument("campaign_id", type=int)
+@click.option("--rule", help="only this rule (a compliance rule, a hold or a build exclusion)")
+@click.option("--since", help="from this local day on (YYYY-MM-DD)")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, reports.MAX_LIMIT),
+    default=reports.DEFAULT_LIMIT,
+    show_default=True,
+    help="latest rows shown (the CSV has them all)",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="write every matching row to this file (UTF-8 with BOM, opens right in Excel)",
+)
+@click.option("--json", "as_json", is_flag=True)
+def blocked(
+    campaign_id: int,
+    rule: str | None,
+    since: str | None,
+    limit: int,
+    csv_path: str | None,
+    as_json: bool,
+) -> None:
+    """Dials the compliance rules stopped, by rule, and accounts the launch left out."""
+    rt = get_runtime()
+    tz = rt.settings.timezone
+    with rt.db.session() as s, _report_errors():
+        c = _load(s, campaign_id)
+        since_at = reports.parse_since(since, tz)
+        if csv_path is not None:
+            written = _write_csv(
+                csv_path, reports.blocked_csv(s, c.id, tz=tz, rule=rule, since=since_at)
+            )
+            click.echo(f"{written} blocked dials written to {csv_path}.")
+            return
+        out = reports.blocked_report(s, c, tz=tz, rule=rule, since=since_at, limit=limit)
+        name = c.name
+    if as_json:
+        _echo_json(out)
+        return
+    scope = (f" by {rule}" if rule else "") + (f" since {since}" if since else "")
+    click.echo(f"Campaign {campaign_id} '{name}': blocked dials{scope}")
+    for title, counts in (
+        ("stopped at dial time", out["by_rule"]),
+        ("left out at launch", out["excluded_at_build"]),
+    ):
+        click.echo(f"  {title}: {sum(counts.values()) or 'none'}")
+        for r, n in counts.items():
+            click.echo(f"    {r:<22} {n:>7}")
+    if out["rows"]:
+        click.echo(f"  latest {len(out['rows'])}:")
+    for row in out["rows"]:
+        click.echo(
+            f"    {_local(row['at'])}  {row['account_no']}  {row['customer_name']}  "
+            f"{row['phone'] or '-'}  {row['rule']}  {row['detail'] or ''}".rstrip()
+        )
+
+
+def _write_csv(path: str, chunks: Iterator[str]) -> int:
+    """Write the report's CSV chunks to path; the number of data rows written."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            for chunk in chunks:
+                f.write(chunk)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return sum(1 for _ in csv.reader(f)) - 1
 
 
 @campaign.group("template")

@@ -162,6 +162,21 @@ class Verdict:
 
 
 ALLOWED = Verdict(True)
+# Every rule name `check` may block with, as blocked_dials.rule records it (docs/compliance.md).
+RULES = (
+    "dnc",
+    "obligors_only",
+    "min_ring_time",
+    "public_holiday",
+    "calling_window",
+    "daily_attempt_limit",
+    "phone_daily_limit",
+    "attempts_in_days",
+    "after_conversation",
+    "abandon_quiet_period",
+    "machine_same_day",
+    "min_gap",
+)
 
 
 def _closed_day(profile: Profile, day: date) -> bool:

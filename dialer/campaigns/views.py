@@ -1,12 +1,18 @@
 """Campaign API for the supervisor console: create, launch, pause, stop, rebuild, status,
-daily templates."""
+entries in dial order, blocked dials, daily templates."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from dialer.campaigns import scheduled, service, templates
+from dialer.campaigns import reports, scheduled, service, templates
 from dialer.campaigns.models import Campaign, CampaignTemplate
 from dialer.http import ApiError, current_runtime, field, json_body, require_token
 
@@ -98,6 +104,101 @@ def show(campaign_id: int):
         return jsonify(service.status(s, rt.redis, _get(s, campaign_id), rt.clock.now()))
 
 
+@contextmanager
+def _report_errors() -> Iterator[None]:
+    """A report's refusals as HTTP: an unknown subject is 404, a bad argument 400."""
+    try:
+        yield
+    except reports.NotFound as exc:
+        raise ApiError(str(exc), 404) from None
+    except reports.ReportError as exc:
+        raise ApiError(str(exc)) from None
+
+
+def _query(*known: str) -> dict[str, str]:
+    """The request's query parameters (empty ones dropped); an unknown one is a 400."""
+    unknown = sorted(set(request.args) - set(known))
+    if unknown:
+        raise ApiError(
+            f"unknown query parameter(s) {', '.join(unknown)}; known: {', '.join(known)}"
+        )
+    return {k: v for k, v in request.args.items() if v != ""}
+
+
+def _whole(args: dict[str, str], name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"-?\d{1,12}", raw):
+        raise ApiError(f"{name} must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+@bp.get("/<int:campaign_id>/entries")
+def entries(campaign_id: int):
+    """Entries in dial order: ?state=&limit=&offset= (a list), or ?account=ACCOUNT_NO for
+    that one entry with a line explaining each score component (an object)."""
+    args = _query("account", "state", "limit", "offset")
+    rt = current_runtime()
+    tz = rt.settings.timezone
+    with rt.db.session() as s, _report_errors():
+        campaign = _get(s, campaign_id)
+        if "account" in args:
+            return jsonify(reports.explain_entry(s, campaign, args["account"], tz=tz))
+        out = reports.list_entries(
+            s,
+            campaign.id,
+            tz=tz,
+            state=args.get("state"),
+            limit=_whole(args, "limit", reports.DEFAULT_LIMIT),
+            offset=_whole(args, "offset", 0),
+        )
+        return jsonify(out)
+
+
+@bp.get("/<int:campaign_id>/blocked")
+def blocked(campaign_id: int):
+    """{"by_rule", "excluded_at_build", "rows"}: ?rule=&since=YYYY-MM-DD&limit=."""
+    args = _query("rule", "since", "limit")
+    rt = current_runtime()
+    tz = rt.settings.timezone
+    with rt.db.session() as s, _report_errors():
+        out = reports.blocked_report(
+            s,
+            _get(s, campaign_id),
+            tz=tz,
+            rule=args.get("rule"),
+            since=reports.parse_since(args.get("since"), tz),
+            limit=_whole(args, "limit", reports.DEFAULT_LIMIT),
+        )
+        return jsonify(out)
+
+
+@bp.get("/<int:campaign_id>/blocked.csv")
+def blocked_csv(campaign_id: int):
+    """Every matching blocked dial as CSV (UTF-8 with BOM, for Excel): ?rule=&since=."""
+    args = _query("rule", "since")
+    rt = current_runtime()
+    tz = rt.settings.timezone
+    with rt.db.session() as s, _report_errors():  # refuse before the first byte is sent
+        _get(s, campaign_id)
+        rule = reports.check_rule(args.get("rule"))
+        since = reports.parse_since(args.get("since"), tz)
+
+    def stream() -> Iterator[bytes]:
+        with rt.db.session() as s:
+            for chunk in reports.blocked_csv(s, campaign_id, tz=tz, rule=rule, since=since):
+                yield chunk.encode("utf-8")
+
+    return Response(
+        stream(),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="campaign-{campaign_id}-blocked.csv"'
+        },
+    )
+
+
 @bp.get("/templates")
 def list_templates():
     rt = current_runtime()
@@ -137,3 +238,55 @@ def save_template():
         out = templates.describe(s.get_one(CampaignTemplate, template_id), rt.clock.now())
     out["scheduled_for"] = planned.get(template_id)
     return jsonify(out), 201
+
+
+def _template(s, template_id: int) -> CampaignTemplate:
+    template = s.get(CampaignTemplate, template_id)
+    if template is None:
+        raise ApiError(f"no template {template_id}", 404)
+    return template
+
+
+def _optional_body() -> dict[str, Any]:
+    """The JSON object body, or {} when the request has none."""
+    return json_body() if request.get_data() else {}
+
+
+@bp.post("/templates/<int:template_id>/run")
+def run_template(template_id: int):
+    """Launch the template's campaign for a day now, once per day, as the schedule would
+    (`dialer campaign template run`). Body, optional: {"date": "YYYY-MM-DD"} [today]."""
+    day_text = field(_optional_body(), "date", str)
+    rt = current_runtime()
+    with rt.db.session() as s:
+        tz = _template(s, template_id).timezone
+    with _report_errors():
+        day = (
+            reports.parse_day("date", day_text)
+            if day_text is not None
+            else rt.clock.now().astimezone(ZoneInfo(tz)).date()
+        )
+    try:
+        result = scheduled.run_template(rt, template_id, day)
+    except service.CampaignError as exc:
+        raise ApiError(str(exc), 409) from None
+    return jsonify(
+        {
+            "id": template_id,
+            "date": day.isoformat(),
+            "launched": result.startswith("launched"),
+            "result": result,
+        }
+    )
+
+
+@bp.post("/templates/<int:template_id>/disable")
+def disable_template(template_id: int):
+    """Stop launching the template (`dialer campaign template disable`); its scheduled
+    launch then does nothing."""
+    rt = current_runtime()
+    with rt.db.begin() as s:
+        template = _template(s, template_id)
+        template.active = False
+        s.flush()
+        return jsonify(templates.describe(template, rt.clock.now()))
