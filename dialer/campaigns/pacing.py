@@ -254,7 +254,7 @@ class PredictiveTuning:
     budget_gain: float = 0.2  # threshold x exp(gain x unspent abandons) under budget...
     tighten_gain: float = 0.6  # ... and over budget: back off faster than we speed up
     max_loosen: float = 1.5  # at most this x the base threshold when well under budget
-    reserve: float = 1.0  # abandons kept in hand, x sqrt(target x live answers)
+    reserve: float = 0.5  # abandons kept in hand, x sqrt(target x live answers)
     horizon_points: int = 8  # quantiles of the answer delay a new call is weighed at
 
 
