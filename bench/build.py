@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     Integer,
     String,
@@ -66,8 +67,9 @@ def _pick(n: Any, values: tuple[Any, ...], type_: Any = String) -> Any:
 
 
 def _mix(n: Any, k: int, modulo: int) -> Any:
-    """A cheap deterministic scramble of n into 0..modulo-1 (same on every engine)."""
-    return (n * k + 12_345) % modulo
+    """A cheap deterministic scramble of n into 0..modulo-1 (same on every engine; 64-bit,
+    since n x k passes PostgreSQL's 32-bit integer for a million accounts)."""
+    return (cast(n, BigInteger) * k + 12_345) % modulo
 
 
 def generate(db: Database, accounts: int, phones_per_account: float) -> dict[str, int]:

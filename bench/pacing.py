@@ -10,7 +10,7 @@ pacer would re-read them. Random draws come from one stream per dial and one per
 call, so every policy meets the same population (common random numbers).
 
     /work/venv/bin/python bench/pacing.py [--agents 5,20,100] [--policies ...] [--hours 8]
-        [--seeds 5] [--scenario standard,answer-0.2,...] [--json]
+        [--seeds 5] [--first-seed 0] [--scenario standard,answer-0.2,...] [--json]
 """
 
 from __future__ import annotations
@@ -271,6 +271,7 @@ def run_all(
     hours: float,
     seeds: int,
     processes: int,
+    first_seed: int = 0,
 ) -> list[dict[str, object]]:
     """Every (scenario, policy, size) over `seeds` seeds; one row each, mean and worst seed."""
     jobs = [
@@ -278,7 +279,7 @@ def run_all(
         for sc in scenarios
         for p in policies
         for n in sizes
-        for seed in range(seeds)
+        for seed in range(first_seed, first_seed + seeds)
     ]
     # Biggest first, so the two workers finish together.
     jobs.sort(key=lambda j: -(j[2] * (4 if j[1] == "predictive" else 1)))
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--policies", default=",".join(POLICY_NAMES))
     ap.add_argument("--hours", type=float, default=8.0)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="e.g. 5: other shifts than 0-4")
     ap.add_argument(
         "--scenario",
         default="standard",
@@ -358,7 +360,9 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"unknown policy {name!r}")
     sizes = [int(x) for x in args.agents.split(",")]
     started = time.monotonic()
-    rows = run_all(scenarios, policies, sizes, args.hours, args.seeds, args.processes)
+    rows = run_all(
+        scenarios, policies, sizes, args.hours, args.seeds, args.processes, args.first_seed
+    )
     if args.json:
         print(json.dumps(rows))
         return
