@@ -17,7 +17,8 @@ from sqlalchemy import text
 import dialer.models  # noqa: F401  (every table on Base.metadata, for the truncation below)
 from dialer.config import Settings, load_settings
 from dialer.db import Base, Database, get_database, upgrade
-from dialer.redis import get_redis, stop_embedded
+from dialer.redis import get_redis, redis_url, stop_embedded
+from dialer.runtime import reset_runtime
 
 # The mock carrier fixtures (mock, hooks, client, carrier, mock_settings) for every test module.
 pytest_plugins = ["tests.mock_support"]
@@ -76,3 +77,18 @@ def redis_client(settings: Settings):
     client = get_redis(settings)
     client.flushdb()
     return client
+
+
+@pytest.fixture
+def process_env(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Settings]:
+    """The environment a CLI command, an RQ job or a fresh runtime reads, pointing at the
+    test database and Redis; the process's runtime is rebuilt from it."""
+    for name, value in {
+        "DIALER_HOME": str(settings.home),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url(settings),
+    }.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    yield settings
+    reset_runtime()

@@ -290,20 +290,9 @@ def test_template_validation_changes_nothing(session, codes):
 
 
 @pytest.fixture
-def rt(settings, db, redis_client, monkeypatch):
+def rt(process_env):
     """A runtime whose RQ jobs (run by a real worker here) see the same settings."""
-    from dialer.redis import redis_url
-    from dialer.runtime import reset_runtime
-
-    for name, value in {
-        "DIALER_HOME": str(settings.home),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": redis_url(settings),
-    }.items():
-        monkeypatch.setenv(name, value)
-    reset_runtime()
-    yield Runtime(settings)
-    reset_runtime()
+    return Runtime(process_env)
 
 
 def test_a_template_launches_once_a_day_and_schedules_itself(rt, session, redis_client, codes):

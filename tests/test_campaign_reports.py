@@ -21,8 +21,7 @@ from dialer.campaigns.models import Campaign, CampaignEntry, CampaignTemplate, D
 from dialer.cli import main
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.portfolio.models import Account
-from dialer.redis import redis_url
-from dialer.runtime import Runtime, reset_runtime
+from dialer.runtime import Runtime
 from tests import factories
 
 VN = "Asia/Ho_Chi_Minh"
@@ -33,19 +32,10 @@ AUTH = {"Authorization": "Bearer test-api-token"}
 
 
 @pytest.fixture
-def env(settings, db, redis_client, monkeypatch):
+def env(process_env, db):
     """The CLI's runtime (from the environment) and the API's, on the test database."""
-    for name, value in {
-        "DIALER_HOME": str(settings.home),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": redis_url(settings),
-    }.items():
-        monkeypatch.setenv(name, value)
-    reset_runtime()
     with db.begin() as s:
         seed_default_codes(s)
-    yield
-    reset_runtime()
 
 
 @pytest.fixture
