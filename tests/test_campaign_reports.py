@@ -430,6 +430,18 @@ def test_api_unknown_campaign_is_404(api, env):
         assert (got.status_code, got.get_json()) == (404, {"error": "no campaign 999"})
 
 
+def test_api_lists_the_compliance_profiles_as_data(api, env):
+    assert api.get("/api/campaigns/profiles").status_code == 401  # a token, like all /api
+    got = api.get("/api/campaigns/profiles", headers=AUTH).get_json()
+    by_name = {p["name"]: p for p in got}
+    assert by_name["vn-finance"]["max_attempts_per_account_per_day"] == 5
+    assert by_name["vn-finance"]["window_start"] == "07:00"
+    assert by_name["us-regf"]["max_attempts_per_account_in_days"] == [7, 7]
+    assert by_name["us-regf"]["abandon_cap_hours"] == 720
+    assert by_name["uk-ofcom"]["abandon_quiet_hours"] == 72
+    assert by_name["uk-ofcom"]["machine_same_day"] is False
+
+
 def test_api_blocked_report_json_and_csv(api, cli, blocked):
     got = api.get(f"/api/campaigns/{blocked}/blocked?since=2026-12-03", headers=AUTH)
     assert got.status_code == 200

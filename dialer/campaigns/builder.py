@@ -36,6 +36,7 @@ from sqlalchemy import (
     case,
     cast,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -318,13 +319,14 @@ def _select_facts(
         where.append(callbacks.c.account_id.is_not(None))
 
     attempts_today = func.coalesce(attempts.c.n, 0)
+    daily = profile.max_attempts_per_account_per_day  # None: the profile has no daily cap
     exclusions = {
         "account_closed": Account.status != "active",
         "nothing_overdue": Account.overdue_amount <= 0,
         "suppressed": Account.suppressed_until >= today,
         "referred": referred.c.account_id.is_not(None),
         "no_callable_phone": callable_phones.c.account_id.is_(None),
-        "daily_attempt_limit": attempts_today >= profile.max_attempts_per_account_per_day,
+        "daily_attempt_limit": attempts_today >= daily if daily is not None else false(),
     }
     assert tuple(exclusions) == EXCLUSION_RULES
     rule = case(*((cond, literal(name, String)) for name, cond in exclusions.items()))

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import click
 from sqlalchemy import select
 
+from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns import pacer as pacer_loop
-from dialer.campaigns import reports, scheduled, service, templates
 from dialer.campaigns.models import DIAL_MODES, Campaign, CampaignTemplate
 from dialer.runtime import get_runtime
 
@@ -289,6 +289,53 @@ def status(campaign_id: int, as_json: bool) -> None:
         click.echo(f"  blocked by {rule}: {n}")
     for rule, n in sorted(out["excluded"].items()):
         click.echo(f"  left out at launch ({rule}): {n}")
+
+
+def _rule_lines(p: dict[str, Any]) -> Iterator[str]:
+    """A described profile's rules, one line each, for `dialer campaign profiles`."""
+    yield f"calls {p['window_start']}-{p['window_end']} at the phone's local time"
+    if p["skip_public_holidays"]:
+        yield f"no calls on {p['country']} public holidays"
+    if p["max_attempts_per_account_per_day"] is not None:
+        yield f"at most {p['max_attempts_per_account_per_day']} attempts per account per day"
+    if p["max_attempts_per_account_in_days"] is not None:
+        calls, days = p["max_attempts_per_account_in_days"]
+        yield f"at most {calls} attempts per account in any {days} days"
+    if p["quiet_days_after_conversation"] is not None:
+        yield f"no call within {p['quiet_days_after_conversation']} days after a conversation"
+    if p["max_attempts_per_phone_per_day"] is not None:
+        yield f"at most {p['max_attempts_per_phone_per_day']} attempts per number per day"
+    if p["min_gap_minutes"]:
+        yield f"at least {p['min_gap_minutes']} min between attempts on a number"
+    if p["obligors_only"]:
+        yield "only numbers of people who owe the debt (no references)"
+    yield f"ring at least {p['min_ring_seconds']} s"
+    yield "never a number on the do-not-call list"
+    yield (
+        f"abandoned calls at most {p['abandon_cap']:.0%} of live answers over "
+        f"{p['abandon_cap_hours']} h (the campaign's target may only be lower)"
+    )
+    if p["abandon_quiet_hours"] is not None:
+        yield (
+            f"no redial within {p['abandon_quiet_hours']} h of an abandoned call, unless an "
+            "agent is reserved"
+        )
+    if not p["machine_same_day"]:
+        yield "no redial the same day after an answering machine, unless an agent is reserved"
+
+
+@campaign.command("profiles")
+@click.option("--json", "as_json", is_flag=True)
+def profiles(as_json: bool) -> None:
+    """The compliance profiles a campaign can use, and their rules (docs/compliance.md)."""
+    described = [compliance.describe(p) for p in compliance.PROFILES.values()]
+    if as_json:
+        _echo_json(described)
+        return
+    for p in described:
+        click.echo(f"{p['name']} ({p['country']}):")
+        for line in _rule_lines(p):
+            click.echo(f"  - {line}")
 
 
 @contextmanager

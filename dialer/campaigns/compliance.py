@@ -7,7 +7,7 @@ and the regulations behind them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -76,6 +76,14 @@ def get_profile(name: str) -> Profile:
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise ValueError(f"unknown compliance profile {name!r} (known: {known})") from None
+
+
+def describe(profile: Profile) -> dict[str, object]:
+    """The profile as plain data for people and the API (times as "HH:MM")."""
+    out: dict[str, object] = {}
+    for name, value in asdict(profile).items():
+        out[name] = value.strftime("%H:%M") if isinstance(value, time) else value
+    return out
 
 
 def narrow(

@@ -1,5 +1,5 @@
 """Campaign API for the supervisor console: create, launch, pause, stop, rebuild, status,
-entries in dial order, blocked dials, daily templates."""
+entries in dial order, blocked dials, daily templates, the compliance profiles."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from dialer.campaigns import reports, scheduled, service, templates
+from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns.models import Campaign, CampaignTemplate
 from dialer.http import ApiError, current_runtime, field, json_body, require_token
 
@@ -25,6 +25,12 @@ def _get(s, campaign_id: int) -> Campaign:
     if campaign is None:
         raise ApiError(f"no campaign {campaign_id}", 404)
     return campaign
+
+
+@bp.get("/profiles")
+def list_profiles():
+    """The compliance profiles a campaign can use and their rules (`campaign profiles`)."""
+    return jsonify([compliance.describe(p) for p in compliance.PROFILES.values()])
 
 
 @bp.post("")
