@@ -10,7 +10,7 @@ from dialer.redis import Keys
 from dialer.telephony.carrier import make_twilio_client
 from tests import factories
 from tests.mock_support import wait_until
-from tests.test_call_flow import Stack, _attempts, stack
+from tests.test_call_flow import VN, Stack, _attempts, stack
 
 __all__ = ["stack"]  # the fixture, imported for this module's tests
 
@@ -143,3 +143,33 @@ def test_two_running_campaigns_never_dial_one_account_at_once(stack: Stack):
     assert stack.rt.redis.zscore(Keys.retry(waiting.campaign_id), waiting.id) is not None
     # The carrier's own record (through the official client): one call to the number.
     assert len(make_twilio_client(stack.rt.settings).calls.list(to=number)) == 1
+
+
+def test_uk_ofcom_does_not_redial_a_machine_the_same_day(stack: Stack):
+    """An answering machine today: the retry comes round, and the last check before the
+    dial stops it (machine_same_day) until the next day's window, with no second call."""
+    from dialer.campaigns.models import BlockedDial
+
+    number = "+84901100088"
+    stack.callees({number: {"answer": "machine", "ring_seconds": 3}})
+    body = {"compliance_profile": "uk-ofcom", "retry_minutes": {"machine": 1}}
+    cid, _ = _campaign(stack, "ivr", 0, **body)
+    stack.dial_round()
+    wait_until(lambda: (a := _attempts(stack)) and a[0].result, what="the machine's call")
+    assert _attempts(stack)[0].result == "machine"
+
+    def blocked() -> BlockedDial | None:
+        stack.dial_round()  # promotes the retry when due, then the job checks the rules
+        with stack.rt.db.session() as s:
+            return s.scalars(select(BlockedDial)).first()
+
+    block = wait_until(blocked, what="the redial to be stopped")
+    assert block.rule == "machine_same_day"
+    assert len(_attempts(stack)) == 1  # no second call
+    with stack.rt.db.session() as s:
+        entry = s.get(CampaignEntry, block.entry_id)
+        local = entry.not_before.astimezone(VN)
+    assert entry.state == "queued" and (local.hour, local.minute) == (8, 0)
+    assert local.date() > stack.rt.clock.now().astimezone(VN).date()
+    status = stack.api("GET", f"/api/campaigns/{cid}")
+    assert status["blocked"] == {"machine_same_day": 1}
