@@ -85,3 +85,69 @@ def test_worker_refuses_to_start_with_the_mocks_credentials_and_no_base(cli, mon
     result = cli("worker", "--burst")
     assert result.exit_code == 1
     assert "TWILIO_API_BASE is not set" in result.output and "dialer mock-carrier" in result.output
+
+
+def test_accounts_set_timezone(cli, db):
+    with db.begin() as s:
+        factories.account(s, account_no="HD777", phones=(("+12025550123", "mobile"),))
+    done = cli("accounts", "set-timezone", "HD777", "america/chicago")
+    assert done.exit_code == 0, done.output
+    assert "Account HD777: timezone America/Chicago (was none)." in done.output
+    shown = json.loads(cli("accounts", "show", "HD777", "--json").output)
+    assert shown["timezone"] == "America/Chicago"
+    cleared = cli("accounts", "set-timezone", "HD777", "--clear")
+    assert cleared.exit_code == 0
+    assert "timezone override cleared (was America/Chicago)" in cleared.output
+    assert json.loads(cli("accounts", "show", "HD777", "--json").output)["timezone"] is None
+
+
+def test_accounts_set_timezone_errors_change_nothing(cli, db):
+    with db.begin() as s:
+        factories.account(s, account_no="HD778", timezone="Europe/London")
+    zone = cli("accounts", "set-timezone", "HD778", "Asia/Hanoi")
+    assert zone.exit_code == 1
+    assert 'unknown time zone "Asia/Hanoi" (an IANA name such as Asia/Ho_Chi_Minh' in zone.output
+    server = cli("accounts", "set-timezone", "HD778", "localtime")  # the server's, not theirs
+    assert server.exit_code == 1 and "unknown time zone" in server.output
+    missing = cli("accounts", "set-timezone", "HD404", "Asia/Ho_Chi_Minh")
+    assert missing.exit_code == 1 and "no account 'HD404'" in missing.output
+    for args in (("HD778",), ("HD778", "Asia/Ho_Chi_Minh", "--clear")):
+        usage = cli("accounts", "set-timezone", *args)
+        assert usage.exit_code == 2 and "give a ZONE or --clear" in usage.output
+    assert json.loads(cli("accounts", "show", "HD778", "--json").output)["timezone"] == (
+        "Europe/London"
+    )
+
+
+@pytest.mark.parametrize(
+    ("profile", "window_hours", "too_wide"),
+    [
+        ("vn-finance", 24, "06:30-20:00"),
+        ("us-regf", 720, "07:00-20:00"),
+        ("uk-ofcom", 24, "08:00-21:30"),
+    ],
+)
+def test_each_compliance_profile_from_the_cli(cli, db, profile, window_hours, too_wide):
+    from sqlalchemy import func, select
+
+    from dialer.campaigns.models import Campaign
+
+    listed = {p["name"]: p for p in json.loads(cli("campaign", "profiles", "--json").output)}
+    assert set(listed) == {"vn-finance", "us-regf", "uk-ofcom"}
+    rules = listed[profile]
+    created = cli("campaign", "create", profile, "--profile", profile, "--json")
+    assert created.exit_code == 0, created.output
+    cid = json.loads(created.output)["id"]
+    assert "running with 3 accounts queued" in cli("campaign", "launch", str(cid)).output
+    status = json.loads(cli("campaign", "status", str(cid), "--json").output)
+    assert status["compliance_profile"] == profile
+    assert status["abandon_rate_window"] == {**status["abandon_rate_window"], "hours": window_hours}
+    # A campaign narrows its profile, never widens it: refused, and nothing is created.
+    wide = cli("campaign", "create", "wide", "--profile", profile, "--window", too_wide)
+    assert wide.exit_code == 1 and "wider than" in wide.output
+    over = cli("campaign", "create", "over", "--profile", profile, "--abandon-target", "0.05")
+    assert over.exit_code == 1 and "cap is 3.0%" in over.output
+    with db.session() as s:
+        assert s.scalar(select(func.count(Campaign.id))) == 1
+    text = cli("campaign", "profiles").output
+    assert f"{profile} ({rules['country']}):" in text

@@ -20,7 +20,13 @@ from dialer.portfolio.importer import (
 )
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.sample import generate_portfolio_csv
-from dialer.portfolio.service import account_to_dict, get_account, import_accounts
+from dialer.portfolio.service import (
+    AccountError,
+    account_to_dict,
+    get_account,
+    import_accounts,
+    set_account_timezone,
+)
 
 HEADER = (
     "account_no,customer_name,national_id,product,overdue_amount,principal_outstanding,"
@@ -484,6 +490,7 @@ def test_account_to_dict(session):
         "due_date": "2026-03-05",
         "branch": "Hà Nội",
         "status": "active",
+        "timezone": None,
         "phones": [
             {"number": "+84901234567", "relation": "mobile", "dialable": True, "reason": None,
              "reference_relation": None},
@@ -494,6 +501,69 @@ def test_account_to_dict(session):
         ],
     }  # fmt: skip
     assert get_account(session, "NOPE") is None
+
+
+# --- timezone override ---------------------------------------------------------------------
+
+TZ_HEADER = HEADER + ",timezone"
+
+
+def test_timezone_column_sets_the_override_and_rejects_unknown_zones(session):
+    multiline = 'HD003,"Lê Thị\nCúc",,,1.000.000,,5,,,0971234567,,,,,Asia/Hanoi'
+    text = csv_text(
+        HOA + ",America/New_York",
+        BINH + ",",  # blank: no override
+        multiline,  # runs over lines 4-5, unknown zone
+        "HD004,Phạm Văn Dũng,,,1.000.000,,5,,,0981234567,,,,, asia/ho_chi_minh ",
+        "HD005,Đỗ Thị Én,,,1.5,,5,,,0991234567,,,,,Mars/Olympus",  # two errors
+        "HD006,Vũ Văn Phúc,,,1.000.000,,5,,,0961234567,,,,,localtime",  # the server's zone
+        header=TZ_HEADER,
+    )
+    result = do_import(session, text, chunk_size=2)
+    assert (result.imported, result.updated) == (3, 0)
+    reasons = {issue.line: issue.reason for issue in result.rejected}
+    assert reasons[4] == (
+        'timezone: unknown time zone "Asia/Hanoi" (an IANA name such as Asia/Ho_Chi_Minh, '
+        "America/New_York, Europe/London) (this record runs over lines 4-5: an unbalanced quote?)"
+    )
+    assert reasons[7].startswith('overdue_amount "1.5" has a fractional part')
+    assert reasons[7].endswith('; timezone: unknown time zone "Mars/Olympus" (an IANA name such '
+                               "as Asia/Ho_Chi_Minh, America/New_York, Europe/London)")  # fmt: skip
+    assert reasons[8].startswith('timezone: unknown time zone "localtime"')
+    assert set(reasons) == {4, 7, 8}
+    zones = dict(session.execute(select(Account.account_no, Account.timezone)).all())
+    assert zones == {"HD001": "America/New_York", "HD002": None, "HD004": "Asia/Ho_Chi_Minh"}
+    assert open_portfolio(text).ignored_columns == ()
+
+
+def test_reimport_changes_the_override_only_when_the_file_gives_one(session):
+    do_import(session, csv_text(HOA + ",Europe/London", header=TZ_HEADER))
+
+    def zone():
+        session.expire_all()
+        return get_account(session, "HD001").timezone
+
+    assert zone() == "Europe/London"
+    assert do_import(session, csv_text(HOA)).updated == 1  # no column: kept
+    assert zone() == "Europe/London"
+    do_import(session, csv_text(HOA + ",", header=TZ_HEADER))  # blank cell: kept
+    assert zone() == "Europe/London"
+    do_import(session, csv_text(HOA + ",America/Chicago", header=TZ_HEADER))
+    assert zone() == "America/Chicago"
+    assert account_to_dict(get_account(session, "HD001"))["timezone"] == "America/Chicago"
+
+
+def test_set_account_timezone_validates_before_changing_anything(session):
+    do_import(session, csv_text(HOA))
+    assert set_account_timezone(session, "HD001", "asia/ho_chi_minh") == (None, "Asia/Ho_Chi_Minh")
+    with pytest.raises(AccountError, match='unknown time zone "Asia/Hanoi"'):
+        set_account_timezone(session, "HD001", "Asia/Hanoi")
+    with pytest.raises(AccountError, match="no account 'HD404'"):
+        set_account_timezone(session, "HD404", "Asia/Ho_Chi_Minh")
+    with pytest.raises(AccountError, match="unknown time zone"):
+        set_account_timezone(session, "HD404", "Mars/Olympus")  # the zone is checked first
+    assert get_account(session, "HD001").timezone == "Asia/Ho_Chi_Minh"
+    assert set_account_timezone(session, "HD001", None) == ("Asia/Ho_Chi_Minh", None)
 
 
 # --- the sample portfolio ------------------------------------------------------------------
@@ -644,3 +714,22 @@ def test_cli_without_tables_says_to_upgrade(cli, monkeypatch, tmp_path):
     result = cli("accounts", "show", "HD001")
     assert result.exit_code == 1
     assert "run `dialer db upgrade` first" in result.stderr
+
+
+def test_cli_import_reads_the_timezone_column(cli, session, tmp_path):
+    path = tmp_path / "portfolio.csv"
+    path.write_text(
+        csv_text(
+            HOA + ",Asia/Ho_Chi_Minh", BINH + ",Asia/Hanoi", header=TZ_HEADER + ",note"
+        ).replace("Asia/Ho_Chi_Minh\n", "Asia/Ho_Chi_Minh,x\n")
+    )
+    result = cli("accounts", "import", path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "portfolio.csv: 1 new accounts, 0 updated, 1 rows rejected, 0 warnings."
+    assert "Ignored columns: note" in lines  # timezone is read, not ignored
+    assert '  line 3: timezone: unknown time zone "Asia/Hanoi"' in result.stdout
+    assert json.loads(cli("accounts", "show", "HD001", "--json").stdout)["timezone"] == (
+        "Asia/Ho_Chi_Minh"
+    )
+    assert "  Timezone:    Asia/Ho_Chi_Minh" in cli("accounts", "show", "HD001").stdout

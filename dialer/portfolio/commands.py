@@ -18,7 +18,7 @@ SHOWN_ISSUES = 20  # lines of rejections/warnings printed before "... and N more
 
 @click.group()
 def accounts() -> None:
-    """Loan accounts: import the bank's portfolio CSV, show one account."""
+    """Loan accounts: import the bank's portfolio CSV, show one account, set its timezone."""
 
 
 def _database() -> Database:
@@ -61,6 +61,8 @@ def import_command(ctx: click.Context, path: Path, as_json: bool) -> None:
 
     Accounts are matched by account_no: known ones are updated. Bad rows are reported and
     skipped; a file that cannot be read as a portfolio is refused and nothing is written.
+    An optional timezone column (IANA names such as Asia/Ho_Chi_Minh) sets each account's
+    timezone override for the calling-hour rules; a blank cell leaves it as it was.
     """
     from dialer.portfolio.importer import ImportFileError, open_portfolio
     from dialer.portfolio.service import import_accounts
@@ -122,6 +124,7 @@ def show_command(ctx: click.Context, account_no: str, as_json: bool) -> None:
         ("DPD", str(data["dpd"])),
         ("Due date", data["due_date"] or "-"),
         ("Status", data["status"]),
+        ("Timezone", data["timezone"] or "- (each phone number's own)"),
     ]
     for label, value in rows:
         click.echo(f"  {label + ':':<13}{value}")
@@ -185,3 +188,37 @@ def list_save_command(
         ctx.exit(1)
     if not as_json:
         click.echo(f"List {result.name!r} saved with {result.accounts} accounts.")
+
+
+@accounts.command("set-timezone")
+@click.argument("account_no")
+@click.argument("zone", required=False)
+@click.option(
+    "--clear", is_flag=True, help="Remove the override: each phone number's own zone applies."
+)
+@click.pass_context
+def set_timezone_command(
+    ctx: click.Context, account_no: str, zone: str | None, clear: bool
+) -> None:
+    """Set the time zone the calling-hour rules use for ACCOUNT_NO's phones to ZONE.
+
+    ZONE is an IANA name (Asia/Ho_Chi_Minh, America/New_York, Europe/London). Without an
+    override a number's zone comes from its country and area code; set one when the
+    borrower is known to live elsewhere. An unknown account or zone changes nothing.
+    """
+    from dialer.portfolio.service import AccountError, set_account_timezone
+
+    if clear == (zone is not None):
+        raise click.UsageError("give a ZONE or --clear (not both)")
+    db = _database()
+    try:
+        with db.begin() as session:
+            before, after = set_account_timezone(session, account_no, zone)
+    except AccountError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        ctx.exit(1)
+    was = before or "none"
+    if after is None:
+        click.echo(f"Account {account_no.strip()}: timezone override cleared (was {was}).")
+    else:
+        click.echo(f"Account {account_no.strip()}: timezone {after} (was {was}).")

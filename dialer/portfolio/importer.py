@@ -17,7 +17,9 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import BinaryIO, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dialer.portfolio.phones import PhoneCheck, normalize_phone
 from dialer.privacy import mask_phone, mask_text
@@ -38,6 +40,8 @@ COLUMNS = (
     "work_phone",
     "reference_phone",
     "reference_relation",
+    # Optional: the account's time zone override for the calling-hour rules (IANA name).
+    "timezone",
 )
 REQUIRED_COLUMNS = ("account_no", "customer_name", "overdue_amount", "dpd", "mobile")
 # CSV column -> Phone.relation, in dialing priority order.
@@ -102,6 +106,7 @@ class AccountRow:
     branch: str | None
     phones: tuple[PhoneEntry, ...]
     warnings: tuple[str, ...] = ()
+    timezone: str | None = None  # None: the file does not say (an override is kept)
 
 
 @dataclass
@@ -115,6 +120,31 @@ class ParsedPortfolio:
     @property
     def warnings(self) -> list[RowIssue]:
         return [RowIssue(row.line, w) for row in self.rows for w in row.warnings]
+
+
+# Zone names that exist in the tz database but say nothing about where a borrower is.
+_NOT_PLACES = {"localtime", "Factory"}
+
+
+@lru_cache(maxsize=1)
+def _zones_by_folded_name() -> dict[str, str]:
+    return {name.casefold(): name for name in available_timezones() if name not in _NOT_PLACES}
+
+
+def check_timezone(name: str) -> str:
+    """The IANA time zone `name` names, spelled as the tz database does ("asia/ho_chi_minh"
+    gives "Asia/Ho_Chi_Minh"), or ValueError saying why it is not one."""
+    zone = _zones_by_folded_name().get(name.strip().casefold())
+    if zone is None:
+        raise ValueError(
+            f"unknown time zone {_show(name.strip())} (an IANA name such as "
+            "Asia/Ho_Chi_Minh, America/New_York, Europe/London)"
+        )
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"time zone {zone} cannot be loaded on this machine") from None
+    return zone
 
 
 def _show(value: str, limit: int = 40) -> str:
@@ -368,6 +398,13 @@ def _parse_record(
         except ValueError as exc:
             errors.append(f"due_date {_show(values['due_date'])} {exc}")
 
+    timezone = None
+    if values["timezone"]:
+        try:
+            timezone = check_timezone(values["timezone"])
+        except ValueError as exc:
+            errors.append(f"timezone: {exc}")
+
     phones = _parse_phones(values, region, warnings)
     if not phones:
         errors.append("no phone number (mobile, home_phone, work_phone, reference_phone all empty)")
@@ -391,6 +428,7 @@ def _parse_record(
         branch=values["branch"] or None,
         phones=tuple(phones),
         warnings=tuple(warnings),
+        timezone=timezone,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from dialer.portfolio.importer import AccountRow, PhoneEntry, RowIssue
+from dialer.portfolio.importer import AccountRow, PhoneEntry, RowIssue, check_timezone
 from dialer.portfolio.models import (
     PHONE_RELATIONS,
     Account,
@@ -50,6 +50,10 @@ def import_accounts(
     session: Session, rows: Iterable[AccountRow | RowIssue], chunk_size: int = CHUNK_SIZE
 ) -> ImportResult:
     """Insert or update accounts (by account_no) and their phones; RowIssues count as rejected.
+
+    A row's timezone (the file's optional `timezone` column) sets the account's timezone
+    override; a row without one leaves the override as it was (`dialer accounts
+    set-timezone ... --clear` removes one).
 
     Writes each chunk but never commits: the caller owns the transaction. `dialer accounts
     import` runs a whole file in one transaction, so a crash or a refused file half-way
@@ -163,7 +167,10 @@ def _import_chunk(session: Session, chunk: list[AccountRow], result: ImportResul
         account.account_no: account
         for account in session.execute(
             select(
-                _accounts.c.id, _accounts.c.account_no, *(_accounts.c[f] for f in ACCOUNT_FIELDS)
+                _accounts.c.id,
+                _accounts.c.account_no,
+                _accounts.c.timezone,
+                *(_accounts.c[f] for f in ACCOUNT_FIELDS),
             ).where(_accounts.c.account_no.in_([row.account_no for row in chunk]))
         )
     }
@@ -190,7 +197,9 @@ def _import_chunk(session: Session, chunk: list[AccountRow], result: ImportResul
         if account is None:
             new_rows.append(row)
             continue
-        fields = _account_fields(row)
+        # Every update carries the timezone (one executemany needs the same keys): the
+        # file's when it gives one, else the account's own.
+        fields = {**_account_fields(row), "timezone": row.timezone or account.timezone}
         if any(getattr(account, name) != value for name, value in fields.items()):
             account_updates.append({"account_id_": account.id, **fields})
         phones = phones_by_account.get(account.id, [])
@@ -229,7 +238,15 @@ def _insert_accounts(session: Session, rows: list[AccountRow]) -> dict[str, int]
     driver converting the long statement's placeholders.
     """
     session.execute(
-        insert(_accounts), [{"account_no": row.account_no, **_account_fields(row)} for row in rows]
+        insert(_accounts),
+        [
+            {
+                "account_no": row.account_no,
+                **_account_fields(row),
+                "timezone": row.timezone,
+            }
+            for row in rows
+        ],
     )
     return {
         account_no: account_id
@@ -282,6 +299,34 @@ def get_account(session: Session, account_no: str) -> Account | None:
     ).one_or_none()
 
 
+class AccountError(ValueError):
+    """An account change that cannot be made; the message says why."""
+
+
+def set_account_timezone(
+    session: Session, account_no: str, zone: str | None
+) -> tuple[str | None, str | None]:
+    """Set the account's timezone override (None clears it: each phone number's own zone
+    applies again); returns the override before and after (as the tz database spells
+    it). AccountError for an unknown account or zone, and nothing is changed then. Never
+    commits: the caller owns the transaction."""
+    clean = None
+    if zone is not None:
+        try:
+            clean = check_timezone(zone)
+        except ValueError as exc:
+            raise AccountError(str(exc)) from None
+    account = session.scalars(
+        select(Account).where(Account.account_no == account_no.strip())
+    ).one_or_none()
+    if account is None:
+        raise AccountError(f"no account {account_no.strip()!r}")
+    before = account.timezone
+    account.timezone = clean
+    session.flush()
+    return before, clean
+
+
 def account_to_dict(account: Account) -> dict[str, Any]:
     """A JSON-ready view of an account; the national ID is masked."""
     phones = sorted(account.phones, key=lambda p: (p.priority, p.id or 0))
@@ -296,6 +341,7 @@ def account_to_dict(account: Account) -> dict[str, Any]:
         "due_date": account.due_date.isoformat() if account.due_date else None,
         "branch": account.branch,
         "status": account.status,
+        "timezone": account.timezone,  # the override; None: each number's own zone
         "phones": [
             {
                 "number": p.number,
