@@ -9,27 +9,18 @@ from click.testing import CliRunner
 
 from dialer.cli import main
 from dialer.outcomes.catalogue import seed_default_codes
-from dialer.redis import redis_url
 from dialer.runtime import reset_runtime
 from tests import factories
 
 
 @pytest.fixture
-def cli(settings, db, redis_client, monkeypatch):
-    for name, value in {
-        "DIALER_HOME": str(settings.home),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": redis_url(settings),
-    }.items():
-        monkeypatch.setenv(name, value)
-    reset_runtime()
+def cli(process_env, db):
     with db.begin() as s:
         seed_default_codes(s)
         for dpd in (10, 45, 100):
             factories.account(s, dpd=dpd, phones=((f"+8490100{dpd:04d}", "mobile"),))
     runner = CliRunner()
-    yield lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
-    reset_runtime()
+    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
 
 
 def test_campaign_lifecycle_from_the_cli(cli):
