@@ -92,7 +92,10 @@ def test_queue_pop_retry_and_stale(redis_client):
     assert queue.promote_due(redis_client, 1, now=150.0) == 0
     assert queue.promote_due(redis_client, 1, now=200.0) == 1
     assert queue.pop_for_dialing(redis_client, 1, 1, now=201.0) == [11]  # kept its rank
-    assert queue.expire_stale_dialing(redis_client, 1, older_than=150.0) == [10]
+    assert queue.stale_in_flight(redis_client, 1, older_than=150.0) == [10]
+    queue.settle_stale(redis_client, 1, back={10: 5.0}, keep=[], drop=[], now=300.0)
+    assert queue.stale_in_flight(redis_client, 1, older_than=150.0) == []
+    assert queue.sizes(redis_client, 1) == {"queued": 2, "retry": 0, "dialing": 1}
 
 
 def test_claim_gives_each_ready_agent_once(redis_client):
@@ -378,61 +381,98 @@ def test_a_dial_fulfils_a_due_callback(session, codes):
 def test_entries_whose_job_died_come_back_once_it_is_surely_gone(
     settings, session, redis_client, codes
 ):
-    """In flight too long: never dialed (still queued) returns; claimed by a job that died
-    before creating the call returns once the job's lifetime is past; one with a call open
-    stays with its call."""
+    """Markers that lapsed: an entry never dialed (still queued) returns; one claimed by a
+    job that died before creating the call returns once the job's lifetime is past; one
+    claimed just now stays marked (its job may be at work), and so does one with a call
+    open; one waiting for its retry time, or for its agent's disposition, is no longer in
+    flight and is not queued again."""
     from dialer.campaigns import pacer
+    from dialer.campaigns.jobs import job_lifetime
 
     rt = _runtime(settings)
     campaign = service.create_campaign(session, "c")
-    accounts = [factories.account(session) for _ in range(4)]
+    accounts = [factories.account(session) for _ in range(6)]
     session.commit()
     now = rt.clock.now()
-    lifetime = timedelta(seconds=max(queue.IN_FLIGHT_SECONDS, 2 * 60 * rt.clock.speed))
-    states = ("queued", "dialing", "dialing", "dialing")
-    entries = [
-        CampaignEntry(campaign_id=campaign.id, account_id=a.id, score=10 + i, state=state)
-        for i, (a, state) in enumerate(zip(accounts, states, strict=True))
-    ]
-    session.add_all(entries)
-    session.flush()
-    never, lost, busy, calling = (e.id for e in entries)
-    entries[1].updated_at = now - lifetime - timedelta(seconds=1)
-    entries[2].updated_at = now - timedelta(seconds=10)  # its job may still be working
-    entries[3].updated_at = now - lifetime - timedelta(seconds=1)
-    session.add(
-        CallAttempt(
+    long_ago = now - job_lifetime(rt.clock) - timedelta(seconds=1)
+    cases = {  # name: (state, claimed_at, not_before, call)
+        "never": ("queued", None, None, None),
+        "lost": ("dialing", long_ago, None, None),
+        "working": ("dialing", now - timedelta(seconds=10), None, None),
+        "calling": ("dialing", long_ago, None, "open"),
+        "retrying": ("queued", long_ago, now + timedelta(hours=1), None),
+        "wrapping_up": ("dialing", long_ago, None, "ended"),
+    }
+    ids = {}
+    for account, (name, (state, claimed, not_before, call)) in zip(
+        accounts, cases.items(), strict=True
+    ):
+        entry = CampaignEntry(
             campaign_id=campaign.id,
-            entry_id=calling,
-            account_id=accounts[3].id,
-            phone_id=accounts[3].phones[0].id,
-            status="ringing",
+            account_id=account.id,
+            score=10,
+            state=state,
+            claimed_at=claimed,
+            not_before=not_before,
         )
-    )
+        session.add(entry)
+        session.flush()
+        ids[name] = entry.id
+        if call:
+            session.add(
+                CallAttempt(
+                    campaign_id=campaign.id,
+                    entry_id=entry.id,
+                    account_id=account.id,
+                    phone_id=account.phones[0].id,
+                    status="ringing" if call == "open" else "completed",
+                    created_at=long_ago + timedelta(seconds=5),
+                    ended_at=None if call == "open" else long_ago + timedelta(seconds=90),
+                )
+            )
     session.commit()
     ts = rt.now_ts()
     old = ts - queue.IN_FLIGHT_SECONDS - 1
-    redis_client.zadd(Keys.dialing(campaign.id), dict.fromkeys((never, lost, busy, calling), old))
+    redis_client.zadd(Keys.dialing(campaign.id), dict.fromkeys(ids.values(), old))
 
     pacer._return_stale(rt, campaign.id, ts)
 
     queued = {int(i) for i in redis_client.zrange(Keys.dial_queue(campaign.id), 0, -1)}
-    assert queued == {never, lost}
-    assert {int(i) for i in redis_client.zrange(Keys.dialing(campaign.id), 0, -1)} == {busy}
+    assert queued == {ids["never"], ids["lost"]}
+    marked = dict(redis_client.zrange(Keys.dialing(campaign.id), 0, -1, withscores=True))
+    assert {int(i) for i in marked} == {ids["working"], ids["calling"]}
+    assert all(score == ts for score in marked.values())  # looked at again later
     session.expire_all()
-    assert [session.get(CampaignEntry, i).state for i in (never, lost, busy, calling)] == [
-        "queued",
-        "queued",
-        "dialing",
-        "dialing",
-    ]
+    states = {name: session.get(CampaignEntry, i).state for name, i in ids.items()}
+    assert states == {
+        "never": "queued",
+        "lost": "queued",
+        "working": "dialing",
+        "calling": "dialing",
+        "retrying": "queued",
+        "wrapping_up": "dialing",
+    }
+
+
+def test_a_stale_copy_of_an_entry_does_not_jump_its_retry_time(session, codes):
+    acc = factories.account(session)
+    campaign = service.create_campaign(session, "c")
+    session.commit()
+    entry = CampaignEntry(
+        campaign_id=campaign.id, account_id=acc.id, score=1, not_before=NOW + timedelta(hours=1)
+    )
+    session.add(entry)
+    session.commit()
+    assert claim_entry(session, entry.id, NOW) is None  # a second job popped a stale copy
+    claimed = claim_entry(session, entry.id, NOW + timedelta(hours=1))
+    assert claimed is not None and claimed.claimed_at == NOW + timedelta(hours=1)
 
 
 def test_a_preview_lease_is_not_given_back_while_it_lasts(redis_client):
     queue.push(redis_client, 1, {7: 1.0})
     assert queue.pop_for_dialing(redis_client, 1, 1, now=1000.0, hold_seconds=600) == [7]
-    assert queue.expire_stale_dialing(redis_client, 1, older_than=1000.0 + 250) == []
-    assert queue.expire_stale_dialing(redis_client, 1, older_than=1000.0 + 301) == [7]
+    assert queue.stale_in_flight(redis_client, 1, older_than=1000.0 + 250) == []
+    assert queue.stale_in_flight(redis_client, 1, older_than=1000.0 + 301) == [7]
 
 
 @pytest.mark.parametrize(

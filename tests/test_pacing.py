@@ -280,3 +280,11 @@ def test_predictive_holds_the_profiles_period_budget_too():
     )
     over_24h = replace(today_only, live_answers_period=3000, abandoned_period=130)
     assert predictive(over_24h) < predictive(today_only) / 2
+
+
+def test_a_person_waiting_for_an_agent_takes_a_ready_agent_in_every_policy():
+    s = PacingSnapshot(agents_ready=3, agents_busy=2, calls_dialing=1, queued_entries=50)
+    waiting = replace(s, callers_waiting=1)
+    assert progressive(s) == 2 and progressive(waiting) == 1
+    assert fixed_ratio(s, 2.0) == 5 and fixed_ratio(waiting, 2.0) == 4
+    assert predictive(waiting) <= predictive(s)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from dialer.campaigns.compliance import (
@@ -45,53 +45,121 @@ MACHINE_ANSWERS = (
 
 
 def claim_entry(session: Session, entry_id: int, now: datetime) -> CampaignEntry | None:
-    """queued -> dialing, exactly once even if the job runs twice."""
+    """queued -> dialing, exactly once even if the job runs twice, and never before the
+    entry's retry time (a stale copy of the entry in the queue does not jump its retry)."""
     result = session.execute(
         update(CampaignEntry)
-        .where(CampaignEntry.id == entry_id, CampaignEntry.state == "queued")
-        .values(state="dialing", not_before=None, updated_at=now)
+        .where(
+            CampaignEntry.id == entry_id,
+            CampaignEntry.state == "queued",
+            or_(CampaignEntry.not_before.is_(None), CampaignEntry.not_before <= now),
+        )
+        .values(state="dialing", not_before=None, claimed_at=now, updated_at=now)
     )
     if result.rowcount != 1:
         return None
-    return session.get_one(CampaignEntry, entry_id)
+    return session.get_one(CampaignEntry, entry_id, populate_existing=True)
+
+
+def _attempt_since_claim() -> ColumnElement[bool]:
+    """The entry has a call open, or one started since its job claimed it (any call, for an
+    entry claimed before claim times were kept)."""
+    return (
+        select(CallAttempt.id)
+        .where(
+            CallAttempt.entry_id == CampaignEntry.id,
+            or_(
+                CallAttempt.ended_at.is_(None),
+                CampaignEntry.claimed_at.is_(None),
+                CallAttempt.created_at >= CampaignEntry.claimed_at,
+            ),
+        )
+        .exists()
+    )
+
+
+def lost_claims(campaign_id: int, claimed_before: datetime) -> Select[tuple[int]]:
+    """Entries a dial job claimed before `claimed_before` and never started a call for:
+    the job died in between (an entry waiting for its agent's disposition has a call)."""
+    return select(CampaignEntry.id).where(
+        CampaignEntry.campaign_id == campaign_id,
+        CampaignEntry.state == "dialing",
+        or_(CampaignEntry.claimed_at.is_(None), CampaignEntry.claimed_at < claimed_before),
+        ~_attempt_since_claim(),
+    )
+
+
+def requeue_lost(session: Session, entry_ids: set[int] | list[int], now: datetime) -> None:
+    """Entries of lost_claims back to queued, unless a call has started for them since."""
+    ids = list(entry_ids)
+    for start in range(0, len(ids), 1000):
+        session.execute(
+            update(CampaignEntry)
+            .where(
+                CampaignEntry.id.in_(ids[start : start + 1000]),
+                CampaignEntry.state == "dialing",
+                ~_attempt_since_claim(),
+            )
+            .values(state="queued", not_before=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass(frozen=True)
+class Lapsed:
+    """What to do with entries whose in-flight marker lapsed (release_unplaced)."""
+
+    back: dict[int, float]  # entry id -> score: into the dial queue again
+    keep: list[int]  # still in flight (a job at work, a call open): keep them marked
+    drop: list[int]  # no longer in flight here (in the retry set, wrapping up, done)
 
 
 def release_unplaced(
-    session: Session, entry_ids: list[int], claimed_before: datetime
-) -> tuple[dict[int, float], list[int]]:
-    """Entries whose in-flight marker lapsed: which go back to the queue, which are still
-    being worked on.
+    session: Session, campaign_id: int, entry_ids: list[int], now: datetime, job_lifetime: timedelta
+) -> Lapsed:
+    """Sort entries whose in-flight marker lapsed, and queue again those whose job is gone.
 
-    Returns ({entry id: score} to queue again, ids still in a job's hands). An entry that
-    is still queued in SQL never reached a job; one claimed (dialing) before
-    `claimed_before` without any open attempt lost its job before the call was created, so
-    it is set back to queued here (conditionally: a job that wakes up late finds it taken).
-    A dialing entry claimed since then may still be in its job's hands.
+    Still queued and due: the job never ran (or ran after the marker lapsed and found
+    nothing to do), back to the queue. Queued with a retry time: already in the retry set.
+    Dialing with a call open: in flight. Dialing and claimed less than `job_lifetime` ago
+    with no call yet: its job may still be at work. Claimed longer ago with no call since:
+    the job died before creating the call, so the entry is set back to queued here
+    (conditionally: a job that wakes up late finds it taken). Anything else (an attempt
+    ended, waiting for the agent's disposition; done) is no longer in flight.
     """
     if not entry_ids:
-        return {}, []
-    open_attempt = (
+        return Lapsed({}, [], [])
+    open_call = (
         select(CallAttempt.id)
         .where(CallAttempt.entry_id == CampaignEntry.id, CallAttempt.ended_at.is_(None))
         .exists()
     )
     rows = session.execute(
         select(
-            CampaignEntry.id, CampaignEntry.state, CampaignEntry.score, CampaignEntry.updated_at
-        ).where(CampaignEntry.id.in_(entry_ids), ~open_attempt)
+            CampaignEntry.id,
+            CampaignEntry.state,
+            CampaignEntry.score,
+            CampaignEntry.not_before,
+            open_call,
+            _attempt_since_claim(),
+        ).where(CampaignEntry.id.in_(entry_ids))
     ).all()
-    back = {i: score for i, state, score, _ in rows if state == "queued"}
-    dialing = {i: (score, _aware(at)) for i, state, score, at in rows if state == "dialing"}
-    lost = [i for i, (_, at) in dialing.items() if at < claimed_before]
-    if lost:
-        session.execute(
-            update(CampaignEntry)
-            .where(CampaignEntry.id.in_(lost), CampaignEntry.state == "dialing", ~open_attempt)
-            .values(state="queued", not_before=None, updated_at=claimed_before)
-            .execution_options(synchronize_session=False)
+    lost = set(
+        session.scalars(
+            lost_claims(campaign_id, now - job_lifetime).where(CampaignEntry.id.in_(entry_ids))
         )
-        back.update({i: dialing[i][0] for i in lost})
-    return back, [i for i in dialing if i not in back]
+    )
+    requeue_lost(session, lost, now)
+    out = Lapsed({}, [], [])
+    for entry_id, state, score, not_before, calling, called in rows:
+        due = not_before is None or _aware(not_before) <= now
+        if (state == "queued" and due) or entry_id in lost:
+            out.back[entry_id] = score
+        elif state == "dialing" and (calling or not called):
+            out.keep.append(entry_id)
+        else:
+            out.drop.append(entry_id)
+    return out
 
 
 NO_DIALABLE_PHONE = Verdict(False, None, "no dialable number left on the account")

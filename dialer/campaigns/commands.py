@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns import pacer as pacer_loop
+from dialer.campaigns.jobs import job_lifetime
 from dialer.campaigns.models import DIAL_MODES, Campaign, CampaignTemplate
 from dialer.runtime import get_runtime
 
@@ -218,7 +219,7 @@ def rebuild(campaign_id: int, as_json: bool) -> None:
         campaign = _load(s, campaign_id)
         if campaign.state == "draft":
             raise click.ClickException(f"campaign {campaign_id} is a draft; launch it instead")
-        found = service.rebuild_sql(s, campaign, now)
+        found = service.rebuild_sql(s, campaign, now, job_lifetime(rt.clock))
     with rt.db.session() as s:
         out = service.rebuild_redis(s, rt.redis, _load(s, campaign_id), found, now)
     if as_json:

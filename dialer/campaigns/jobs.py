@@ -15,6 +15,7 @@ from dialer.campaigns import attempts, followups, queue
 from dialer.campaigns.compliance import Verdict
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.campaigns.service import effective_profile, pause, requeue
+from dialer.clock import Clock
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
 from dialer.redis import Keys
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 # whose call has no SID will never get one from its job.
 PLACE_CALL_TIMEOUT = 60
 BUSY_ACCOUNT_RETRY = timedelta(minutes=2)
+
+
+def job_lifetime(clock: Clock) -> timedelta:
+    """How long after claiming an entry its dial job may still be at work: RQ kills it after
+    PLACE_CALL_TIMEOUT real seconds, which are many simulated ones on a fast clock."""
+    return timedelta(seconds=max(queue.IN_FLIGHT_SECONDS, 2 * PLACE_CALL_TIMEOUT * clock.speed))
+
+
 # Simulated seconds a job waits for a calls-per-second token before giving its entry back.
 CPS_MAX_WAIT = 20.0
 
@@ -85,8 +94,8 @@ def _prepare(
     s: Session, rt: Runtime, campaign_id: int, entry_id: int, now: datetime
 ) -> Skip | Dial:
     entry = attempts.claim_entry(s, entry_id, now)
-    if entry is None:  # a repeated job: another run has this entry, and its marker
-        return Skip("entry is not queued (already dialed or closed)", in_flight=False)
+    if entry is None:  # a repeated job, or a stale copy: another run has this entry
+        return Skip("entry is not queued or not due (dialed, retrying, closed)", in_flight=False)
     campaign = s.get_one(Campaign, campaign_id)
     if campaign.state != "running":
         paused = campaign.state == "paused"
@@ -121,6 +130,7 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | Non
         decision = _prepare(s, rt, campaign_id, entry_id, now)
     if isinstance(decision, Skip):
         return _give_back(rt, campaign_id, entry_id, decision, now)
+    queue.mark_in_flight(r, campaign_id, entry_id, rt.now_ts())  # the job has it from now
 
     # One call per account at a time, across every campaign and worker. Taken before the
     # compliance check, so two campaigns cannot both pass a daily limit and then both dial.

@@ -115,6 +115,9 @@ class CampaignEntry(Base):
     # A queued entry is not dialed before this time (a retry, a rule's retry time). SQL
     # keeps it so `campaign rebuild` can put the entry back in the right Redis set.
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a dial job last took the entry (queued -> dialing), on the system's clock: an
+    # entry still dialing with no attempt since then lost its job before the call existed.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

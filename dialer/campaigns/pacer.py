@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from dialer.agents import presence
 from dialer.campaigns import attempts, observations, queue, reconcile
-from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, place_call
+from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, job_lifetime, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
 from dialer.clock import local_day_start
@@ -82,20 +81,18 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
 
 def _return_stale(rt: Runtime, campaign_id: int, now: float) -> None:
     """Entries in flight too long without a call: back to the queue if their job is gone."""
-    stale = queue.expire_stale_dialing(rt.redis, campaign_id, now - queue.IN_FLIGHT_SECONDS)
+    stale = queue.stale_in_flight(rt.redis, campaign_id, now - queue.IN_FLIGHT_SECONDS)
     if not stale:
         return
-    # RQ kills a dial job after PLACE_CALL_TIMEOUT real seconds, which is many simulated
-    # ones on a fast clock: only an entry claimed longer ago than that has surely lost it.
-    job_lifetime = max(queue.IN_FLIGHT_SECONDS, 2 * PLACE_CALL_TIMEOUT * rt.clock.speed)
-    claimed_before = rt.clock.now() - timedelta(seconds=job_lifetime)
     with rt.db.begin() as s:
-        back, pending = attempts.release_unplaced(s, stale, claimed_before)
-    queue.push(rt.redis, campaign_id, back)
-    if pending:  # still in a job's hands, maybe: look again later
-        rt.redis.zadd(Keys.dialing(campaign_id), dict.fromkeys(pending, now))
-    if back:
-        log.warning("campaign %s: %d entries came back from dead workers", campaign_id, len(back))
+        lapsed = attempts.release_unplaced(
+            s, campaign_id, stale, rt.clock.now(), job_lifetime(rt.clock)
+        )
+    queue.settle_stale(rt.redis, campaign_id, lapsed.back, lapsed.keep, lapsed.drop, now)
+    if lapsed.back:
+        log.warning(
+            "campaign %s: %d entries came back from dead workers", campaign_id, len(lapsed.back)
+        )
 
 
 def _complete_if_done(rt: Runtime, campaign_id: int, sizes: dict[str, int]) -> bool:

@@ -210,13 +210,15 @@ class PacingEstimator:
 
 
 def progressive(s: PacingSnapshot) -> int:
-    """One call per ready agent: never more calls ringing than agents waiting."""
-    return max(0, min(s.agents_ready - s.calls_dialing, s.queued_entries))
+    """One call per ready agent: never more calls ringing (or people waiting for an agent)
+    than agents waiting."""
+    return max(0, min(s.agents_ready - s.calls_dialing - s.callers_waiting, s.queued_entries))
 
 
 def fixed_ratio(s: PacingSnapshot, ratio: float) -> int:
-    """`ratio` calls per ready agent, minus those already ringing (the classic power dialer)."""
-    n = int(ratio * s.agents_ready) - s.calls_dialing
+    """`ratio` calls per ready agent, minus those already ringing and the people waiting
+    for an agent (the classic power dialer)."""
+    n = int(ratio * s.agents_ready) - s.calls_dialing - s.callers_waiting
     return max(0, min(n, s.queued_entries, _line_room(s)))
 
 

@@ -97,6 +97,8 @@ def dial(rt: Runtime, agent_id: int) -> dict[str, Any]:
         raise CampaignError(f"agent {agent_id} is not ready")
     campaign_id, entry_id = leased
     rt.redis.delete(Keys.preview(agent_id))
+    # In flight from now on like any handed-out entry: the lease's later mark is over.
+    queue.mark_in_flight(rt.redis, campaign_id, entry_id, rt.now_ts())
     job = rt.queue.enqueue(
         place_call,
         campaign_id,

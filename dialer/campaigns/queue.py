@@ -73,15 +73,6 @@ end
 return #due
 """
 
-# Entries in flight for too long (their worker died) go back to the queue.
-_EXPIRE = """
-local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-for _, id in ipairs(stale) do
-  redis.call('ZREM', KEYS[1], id)
-end
-return stale
-"""
-
 
 def pop_for_dialing(
     r: redis.Redis, campaign_id: int, n: int, now: float, hold_seconds: float = IN_FLIGHT_SECONDS
@@ -94,6 +85,11 @@ def pop_for_dialing(
     marked = now + max(0.0, hold_seconds - IN_FLIGHT_SECONDS)
     ids = r.eval(_POP, 2, Keys.dial_queue(campaign_id), Keys.dialing(campaign_id), n, marked)
     return [int(i) for i in ids]
+
+
+def mark_in_flight(r: redis.Redis, campaign_id: int, entry_id: int, now: float) -> None:
+    """Mark a handed-out entry in flight afresh at `now` (only if it is still marked)."""
+    r.zadd(Keys.dialing(campaign_id), {entry_id: now}, xx=True)
 
 
 def done_dialing(r: redis.Redis, campaign_id: int, entry_id: int) -> None:
@@ -115,8 +111,32 @@ def promote_due(r: redis.Redis, campaign_id: int, now: float, limit: int = 1000)
     return int(r.eval(_PROMOTE, 3, *keys, now, limit))
 
 
-def expire_stale_dialing(r: redis.Redis, campaign_id: int, older_than: float) -> list[int]:
-    return [int(i) for i in r.eval(_EXPIRE, 1, Keys.dialing(campaign_id), older_than)]
+def stale_in_flight(r: redis.Redis, campaign_id: int, older_than: float) -> list[int]:
+    """Entries marked in flight before `older_than` (their call never showed up): read, not
+    removed, so a pacer that dies while looking at them loses nothing."""
+    return [int(i) for i in r.zrangebyscore(Keys.dialing(campaign_id), "-inf", older_than)]
+
+
+def settle_stale(
+    r: redis.Redis,
+    campaign_id: int,
+    back: Mapping[int, float],
+    keep: Iterable[int],
+    drop: Iterable[int],
+    now: float,
+) -> None:
+    """After SQL said what became of stale entries: `back` into the queue, `keep` marked
+    afresh (looked at again later), `drop` no longer in flight."""
+    keep = list(keep)
+    with r.pipeline() as pipe:
+        if back:
+            pipe.zadd(Keys.dial_queue(campaign_id), dict(back))
+        gone = [*back, *drop]
+        if gone:
+            pipe.zrem(Keys.dialing(campaign_id), *gone)
+        if keep:
+            pipe.zadd(Keys.dialing(campaign_id), dict.fromkeys(keep, now), xx=True)
+        pipe.execute()
 
 
 def sizes(r: redis.Redis, campaign_id: int) -> dict[str, int]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import phonenumbers
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
@@ -270,9 +270,14 @@ class Rebuild:
     calls_in_flight: dict[int, int]  # entry id -> account id of calls not ended yet
 
 
-def rebuild_sql(session: Session, campaign: Campaign, now: datetime) -> Rebuild:
-    """Repair the entries in SQL before Redis is rebuilt from them: an entry left
-    `dialing` without a call in flight (its worker died) is queued again."""
+def rebuild_sql(
+    session: Session, campaign: Campaign, now: datetime, job_lifetime: timedelta = timedelta(0)
+) -> Rebuild:
+    """Repair the entries in SQL before Redis is rebuilt from them: an entry its dial job
+    claimed `job_lifetime` ago or more, with no call started since (the job died), is
+    queued again. One waiting for its agent's disposition has a call and stays."""
+    from dialer.campaigns.attempts import lost_claims, requeue_lost  # attempts imports us
+
     in_flight = dict(
         session.execute(
             select(CallAttempt.entry_id, CallAttempt.account_id).where(
@@ -280,16 +285,8 @@ def rebuild_sql(session: Session, campaign: Campaign, now: datetime) -> Rebuild:
             )
         ).all()
     )
-    stuck = select(CampaignEntry.id).where(
-        CampaignEntry.campaign_id == campaign.id, CampaignEntry.state == "dialing"
-    )
-    stuck_ids = [i for i in session.scalars(stuck) if i not in in_flight]
-    for start in range(0, len(stuck_ids), 1000):
-        session.execute(
-            update(CampaignEntry)
-            .where(CampaignEntry.id.in_(stuck_ids[start : start + 1000]))
-            .values(state="queued", updated_at=now)
-        )
+    stuck_ids = list(session.scalars(lost_claims(campaign.id, now - job_lifetime)))
+    requeue_lost(session, stuck_ids, now)
     session.flush()
     return Rebuild(len(stuck_ids), in_flight)
 

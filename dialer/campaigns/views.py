@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
 from dialer.campaigns import compliance, reports, scheduled, service, templates
+from dialer.campaigns.jobs import job_lifetime
 from dialer.campaigns.models import Campaign, CampaignTemplate
 from dialer.http import ApiError, current_runtime, field, json_body, require_token
 
@@ -98,7 +99,7 @@ def rebuild(campaign_id: int):
         campaign = _get(s, campaign_id)
         if campaign.state == "draft":
             raise ApiError(f"campaign {campaign_id} is a draft; launch it instead", 409)
-        found = service.rebuild_sql(s, campaign, now)
+        found = service.rebuild_sql(s, campaign, now, job_lifetime(rt.clock))
     with rt.db.session() as s:
         return jsonify(service.rebuild_redis(s, rt.redis, _get(s, campaign_id), found, now))
 

@@ -66,9 +66,16 @@ def print_summary(s: dict) -> None:
     show_default=True,
     help="simulated seconds per real second",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(("progressive", "predictive")),
+    default="progressive",
+    show_default=True,
+    help="the campaign's dial mode",
+)
 @click.option("--headless", is_flag=True, help="do not wait for a person at the end")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
-def demo(accounts, agents, seed, minutes, max_calls, speed, headless, as_json) -> None:
+def demo(accounts, agents, seed, minutes, max_calls, speed, mode, headless, as_json) -> None:
     """Run the whole dialer on embedded defaults against the mock carrier."""
     options = DemoOptions(
         accounts=accounts,
@@ -77,6 +84,7 @@ def demo(accounts, agents, seed, minutes, max_calls, speed, headless, as_json) -
         minutes=minutes,
         max_calls=max_calls,
         speed=speed,
+        mode=mode,
         headless=headless,
         as_json=as_json,
     )

@@ -51,6 +51,7 @@ class DemoOptions:
     speed: float = 90.0
     headless: bool = False
     as_json: bool = False
+    mode: str = "progressive"  # the campaign's dial mode: progressive or predictive
 
 
 @dataclass
@@ -234,7 +235,8 @@ def _drive(
 ) -> dict[str, Any]:
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
-    campaign = _api(http, "POST", f"{web}/api/campaigns", json={"name": "Demo: overdue 1-360 DPD"})
+    body = {"name": "Demo: overdue 1-360 DPD", "dial_mode": options.mode}
+    campaign = _api(http, "POST", f"{web}/api/campaigns", json=body)
     cid = campaign["id"]
     agent_ids = []
     for i in range(1, options.agents + 1):
