@@ -525,3 +525,19 @@ def test_a_person_waiting_for_an_agent_is_seen_apart_from_ringing_calls(
     snap = pacer.snapshot(rt, campaign.id, queue.sizes(redis_client, campaign.id), now)
     assert (snap.callers_waiting, snap.calls_dialing) == (0, 2)
     assert ringing in {int(i) for i in redis_client.zrange(Keys.dialing(campaign.id), 0, -1)}
+
+
+def test_a_late_or_early_template_job_launches_nothing(rt, session, redis_client, codes):
+    factories.account(session, dpd=40)
+    template = templates.save_template(
+        session, "B1", {}, launch_time="08:00", timezone=VN, weekdays="mon-sun"
+    )
+    session.commit()
+    now = rt.clock.now()
+    today = now.astimezone(templates.ZoneInfo(VN)).date()
+    for other in (today - timedelta(days=1), today + timedelta(days=1)):
+        assert templates.launch_from_template(session, template, other, now) is None
+        with pytest.raises(service.CampaignError, match="today only"):
+            templates.check_run_day(template, other, now)
+    assert templates.launch_from_template(session, template, today, now) is not None
+    assert session.scalar(select(func.count(Campaign.id))) == 1

@@ -19,6 +19,8 @@ from dialer.app import create_app
 from dialer.campaigns import attempts, builder, compliance, reports, service
 from dialer.campaigns.models import Campaign, CampaignEntry, CampaignTemplate, DncNumber
 from dialer.cli import main
+from dialer.clock import Clock
+from dialer.config import load_settings
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.portfolio.models import Account
 from dialer.runtime import Runtime
@@ -489,9 +491,22 @@ def template_id(api, portfolio) -> int:
     return saved.get_json()["id"]
 
 
-def test_api_runs_a_template_once_a_day(api, db, template_id):
+def _api_on(monkeypatch, day: str):
+    """The API on a clock at 10:00 in Hà Nội on `day` (a template launches for today only)."""
+    start = datetime.fromisoformat(f"{day}T10:00:00+07:00")
+    for name, value in Clock.started_now(1.0, sim_start=start).env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DIALER_API_TOKEN", "test-api-token")
+    return create_app(runtime=Runtime(load_settings())).test_client()
+
+
+def test_api_runs_a_template_once_a_day(api, db, template_id, monkeypatch):
     url = f"/api/campaigns/templates/{template_id}/run"
-    first = api.post(url, json={"date": "2026-12-09"}, headers=AUTH)
+    on_the_9th = _api_on(monkeypatch, "2026-12-09")
+    other_day = on_the_9th.post(url, json={"date": "2026-12-08"}, headers=AUTH)
+    assert other_day.status_code == 409
+    assert "today only (2026-12-09 in Asia/Ho_Chi_Minh)" in other_day.get_json()["error"]
+    first = on_the_9th.post(url, json={"date": "2026-12-09"}, headers=AUTH)
     assert first.status_code == 200, first.get_json()
     body = first.get_json()
     assert (body["launched"], body["date"]) == (True, "2026-12-09")
@@ -502,10 +517,10 @@ def test_api_runs_a_template_once_a_day(api, db, template_id):
         assert s.get_one(CampaignTemplate, template_id).last_launched_on.isoformat() == (
             "2026-12-09"
         )
-    again = api.post(url, json={"date": "2026-12-09"}, headers=AUTH).get_json()
+    again = on_the_9th.post(url, headers=AUTH).get_json()  # no date: today
     assert again["launched"] is False and "already ran" in again["result"]
     # 24 November is Vietnam Cultural Day: a public holiday, nothing launches.
-    holiday = api.post(url, json={"date": "2026-11-24"}, headers=AUTH).get_json()
+    holiday = _api_on(monkeypatch, "2026-11-24").post(url, headers=AUTH).get_json()
     assert holiday["launched"] is False
     with db.session() as s:
         assert len(s.scalars(select(Campaign)).all()) == 1
@@ -529,15 +544,9 @@ def test_api_disables_a_template(api, db, template_id):
     assert (got.get_json()["active"], got.get_json()["next_launch"]) == (False, None)
     with db.session() as s:
         assert s.get_one(CampaignTemplate, template_id).active is False
-    run = api.post(
-        f"/api/campaigns/templates/{template_id}/run", json={"date": "2026-12-09"}, headers=AUTH
-    ).get_json()
-    assert run == {
-        "id": template_id,
-        "date": "2026-12-09",
-        "launched": False,
-        "result": "template gone or inactive",
-    }
+    run = api.post(f"/api/campaigns/templates/{template_id}/run", headers=AUTH).get_json()
+    assert (run["id"], run["launched"]) == (template_id, False)
+    assert run["result"] == "template gone or inactive"
     listed = api.get("/api/campaigns/templates", headers=AUTH).get_json()
     assert [t["active"] for t in listed] == [False]
     assert api.post("/api/campaigns/templates/999/disable", headers=AUTH).status_code == 404

@@ -590,14 +590,19 @@ def template_list(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="[today]")
 def template_run(name: str, day) -> None:
-    """Launch the template's campaign for a day now (once per day, as the schedule would)."""
+    """Launch today's campaign from the template now (once a day, as the schedule would)."""
     rt = get_runtime()
+    now = rt.clock.now()
     with rt.db.session() as s:
         found = s.scalar(select(CampaignTemplate).where(CampaignTemplate.name == name))
         if found is None:
             raise click.ClickException(f"no template {name!r}")
-        template_id, tz = found.id, found.timezone
-    when = day.date() if day else rt.clock.now().astimezone(ZoneInfo(tz)).date()
+        template_id = found.id
+        when = day.date() if day else now.astimezone(ZoneInfo(found.timezone)).date()
+        try:
+            templates.check_run_day(found, when, now)
+        except service.CampaignError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
         click.echo(scheduled.run_template(rt, template_id, when))
     except service.CampaignError as exc:

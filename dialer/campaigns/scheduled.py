@@ -81,7 +81,7 @@ def run_template(rt: Runtime, template_id: int, day: date) -> str:
         ends_at = templates.window_end(campaign, day, template.timezone) if campaign else None
     schedule_launch(rt, template, next_at)
     if campaign_id is None:
-        return f"not launched on {day} (already ran, or not a working day)"
+        return f"not launched on {day} (not today, already ran, or not a working day)"
     with rt.db.session() as s:
         loaded = service.start_dialing(s, rt.redis, s.get_one(Campaign, campaign_id), now)
     assert ends_at is not None

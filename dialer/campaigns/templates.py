@@ -127,10 +127,15 @@ def launch_from_template(
 ) -> Campaign | None:
     """Create and launch the day's campaign (SQL), once per template and day.
 
-    None when it already ran that day, the template is inactive, or the day is a holiday
-    or not a working day; the caller commits, then starts dialing.
+    None when the day is not today in the template's zone (a late job, or a person asking
+    for another day), it already ran that day or later, the template is inactive, or the
+    day is a holiday or not a working day; the caller commits, then starts dialing.
     """
-    if not template.active or template.last_launched_on == day:
+    if day != now.astimezone(ZoneInfo(template.timezone)).date():
+        return None
+    if not template.active or (
+        template.last_launched_on is not None and day <= template.last_launched_on
+    ):
         return None
     if day.weekday() not in template.weekdays or is_public_holiday(template.holiday_country, day):
         return None
@@ -141,6 +146,16 @@ def launch_from_template(
     template.last_launched_on = day
     session.flush()
     return campaign
+
+
+def check_run_day(template: CampaignTemplate, day: date, now: datetime) -> None:
+    """A person may launch a template's campaign for today only (its zone's date): a past
+    day's campaign would call outside its day, a future one would end today's."""
+    today = now.astimezone(ZoneInfo(template.timezone)).date()
+    if day != today:
+        raise CampaignError(
+            f"a template launches for today only ({today} in {template.timezone}), not {day}"
+        )
 
 
 def describe(template: CampaignTemplate, now: datetime) -> dict[str, Any]:

@@ -265,14 +265,19 @@ def run_template(template_id: int):
     (`dialer campaign template run`). Body, optional: {"date": "YYYY-MM-DD"} [today]."""
     day_text = field(_optional_body(), "date", str)
     rt = current_runtime()
+    now = rt.clock.now()
     with rt.db.session() as s:
-        tz = _template(s, template_id).timezone
-    with _report_errors():
-        day = (
-            reports.parse_day("date", day_text)
-            if day_text is not None
-            else rt.clock.now().astimezone(ZoneInfo(tz)).date()
-        )
+        template = _template(s, template_id)
+        with _report_errors():
+            day = (
+                reports.parse_day("date", day_text)
+                if day_text is not None
+                else now.astimezone(ZoneInfo(template.timezone)).date()
+            )
+        try:
+            templates.check_run_day(template, day, now)
+        except service.CampaignError as exc:
+            raise ApiError(str(exc), 409) from None
     try:
         result = scheduled.run_template(rt, template_id, day)
     except service.CampaignError as exc:
