@@ -541,3 +541,9 @@ def test_a_late_or_early_template_job_launches_nothing(rt, session, redis_client
             templates.check_run_day(template, other, now)
     assert templates.launch_from_template(session, template, today, now) is not None
     assert session.scalar(select(func.count(Campaign.id))) == 1
+
+
+def test_a_blank_team_is_no_team(session, codes):
+    # Otherwise every agent without a team would be locked out of the campaign.
+    assert service.create_campaign(session, "c", team="  ").team is None
+    assert service.create_campaign(session, "d", team=" b2-hanoi ").team == "b2-hanoi"

@@ -14,6 +14,7 @@ from dialer.config import get_settings
 from dialer.portfolio.importer import (
     ImportFileError,
     RowIssue,
+    check_timezone,
     open_portfolio,
     parse_amount,
     parse_portfolio,
@@ -733,3 +734,11 @@ def test_cli_import_reads_the_timezone_column(cli, session, tmp_path):
         "Asia/Ho_Chi_Minh"
     )
     assert "  Timezone:    Asia/Ho_Chi_Minh" in cli("accounts", "show", "HD001").stdout
+
+
+@pytest.mark.parametrize("name", ["Etc/GMT+7", "EST", "UTC", "GMT", "Factory"])
+def test_a_timezone_must_name_a_place(name):
+    # "Etc/GMT+7" is UTC-7: a borrower in Hà Nội would be called 14 hours off.
+    with pytest.raises(ValueError, match="unknown time zone"):
+        check_timezone(name)
+    assert check_timezone(" asia/HO_CHI_MINH ") == "Asia/Ho_Chi_Minh"

@@ -191,6 +191,8 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     script = out["script"]
     if script is not None and (not isinstance(script, str) or len(script) > MAX_SCRIPT_CHARS):
         raise CampaignError(f"script must be text of at most {MAX_SCRIPT_CHARS} characters")
+    if isinstance(out["team"], str):
+        out["team"] = out["team"].strip() or None  # a blank team is no team
     if out["team"] is not None and (not isinstance(out["team"], str) or len(out["team"]) > 64):
         raise CampaignError("team must be a team name (at most 64 characters)")
     agent_ids = out["agent_ids"]

@@ -128,7 +128,13 @@ _NOT_PLACES = {"localtime", "Factory"}
 
 @lru_cache(maxsize=1)
 def _zones_by_folded_name() -> dict[str, str]:
-    return {name.casefold(): name for name in available_timezones() if name not in _NOT_PLACES}
+    # Places only ("Region/City"): not "EST" or "Etc/GMT+7", whose sign is the reverse of
+    # what it reads (UTC-7), an easy way to put a borrower 14 hours off.
+    return {
+        name.casefold(): name
+        for name in available_timezones()
+        if "/" in name and not name.startswith(("Etc/", "SystemV/")) and name not in _NOT_PLACES
+    }
 
 
 def check_timezone(name: str) -> str:
