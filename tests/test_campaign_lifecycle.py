@@ -547,3 +547,53 @@ def test_a_blank_team_is_no_team(session, codes):
     # Otherwise every agent without a team would be locked out of the campaign.
     assert service.create_campaign(session, "c", team="  ").team is None
     assert service.create_campaign(session, "d", team=" b2-hanoi ").team == "b2-hanoi"
+
+
+def test_the_abandon_period_spans_a_templates_days(session, codes):
+    """Ofcom's 24 h (or Regulation F's 30 days) run across the daily campaigns of one
+    template: yesterday evening's abandons count this morning; another campaign's do not."""
+    acc = factories.account(session)
+    template = templates.save_template(
+        session, "UK daily", {"compliance_profile": "uk-ofcom"}, launch_time="08:00", timezone=VN
+    )
+    session.flush()
+    yesterday, today, other = (
+        service.create_campaign(session, name, compliance_profile="uk-ofcom", template_id=tid)
+        for name, tid in (("d1", template.id), ("d2", template.id), ("x", None))
+    )
+    session.flush()
+    phone_id = acc.phones[0].id
+
+    entries: dict[int, CampaignEntry] = {}
+
+    def answered(campaign: Campaign, hours_ago: float, result: str) -> None:
+        entry = entries.get(campaign.id)
+        if entry is None:
+            entry = entries[campaign.id] = CampaignEntry(
+                campaign_id=campaign.id, account_id=acc.id, score=1
+            )
+            session.add(entry)
+            session.flush()
+        at = NOW - timedelta(hours=hours_ago)
+        session.add(
+            CallAttempt(
+                campaign_id=campaign.id,
+                entry_id=entry.id,
+                account_id=acc.id,
+                phone_id=phone_id,
+                call_sid=f"CA{campaign.id}-{hours_ago:g}",
+                result=result,
+                created_at=at,
+                answered_at=at,
+            )
+        )
+
+    answered(yesterday, 14, "abandoned")  # inside the last 24 h
+    answered(yesterday, 15, "human")
+    answered(yesterday, 30, "abandoned")  # too old for Ofcom's 24 h
+    answered(today, 1, "human")
+    answered(other, 2, "abandoned")
+    session.commit()
+    assert service.abandon_period_counts(session, today, NOW) == (3, 1)
+    assert service.abandon_period_counts(session, other, NOW) == (1, 1)
+    assert service.abandon_window_counts(session, today.id, NOW - timedelta(hours=24)) == (1, 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.campaigns.pacing import PacingEstimates, PacingEstimator
-from dialer.campaigns.service import abandon_window_counts, effective_profile
+from dialer.campaigns.service import abandon_period_counts, abandon_window_counts
 from dialer.outcomes.models import Disposition
 from dialer.redis import Keys
 
@@ -112,10 +112,7 @@ def pacing_inputs(
     obs = read(session, campaign_id, day_start)
     est = PacingEstimator.start().observe_all(obs.dials, obs.talk_times, obs.wrap_times)
     campaign = session.get_one(Campaign, campaign_id)
-    hours = effective_profile(campaign).abandon_cap_hours
-    live_period, abandoned_period = abandon_window_counts(
-        session, campaign_id, now - timedelta(hours=hours)
-    )
+    live_period, abandoned_period = abandon_period_counts(session, campaign, now)
     return PacingInputs(
         est.estimates(),
         obs.live_today,

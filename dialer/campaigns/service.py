@@ -10,7 +10,7 @@ from typing import Any
 
 import phonenumbers
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
@@ -404,9 +404,7 @@ def status(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) 
     profile = effective_profile(campaign)
     sizes = queue.sizes(r, campaign.id)
     live, abandoned = live_and_abandoned(results)
-    window_live, window_abandoned = abandon_window_counts(
-        session, campaign.id, now - timedelta(hours=profile.abandon_cap_hours)
-    )
+    window_live, window_abandoned = abandon_period_counts(session, campaign, now)
     return {
         "id": campaign.id,
         "name": campaign.name,
@@ -453,10 +451,27 @@ def live_and_abandoned(results: dict[str | None, int]) -> tuple[int, int]:
 
 def abandon_window_counts(session: Session, campaign_id: int, since: datetime) -> tuple[int, int]:
     """Live answers and abandoned calls of the campaign answered since `since`."""
+    return _abandon_counts(session, CallAttempt.campaign_id == campaign_id, since)
+
+
+def abandon_period_counts(session: Session, campaign: Campaign, now: datetime) -> tuple[int, int]:
+    """Live answers and abandoned calls over the compliance profile's own period (Ofcom
+    24 h, Regulation F 30 days) of the campaign as the regulator sees it: a daily campaign
+    launched from a template is one campaign from day to day, so its earlier days count."""
+    since = now - timedelta(hours=effective_profile(campaign).abandon_cap_hours)
+    if campaign.template_id is None:
+        return abandon_window_counts(session, campaign.id, since)
+    same = select(Campaign.id).where(Campaign.template_id == campaign.template_id)
+    return _abandon_counts(session, CallAttempt.campaign_id.in_(same.scalar_subquery()), since)
+
+
+def _abandon_counts(
+    session: Session, which: ColumnElement[bool], since: datetime
+) -> tuple[int, int]:
     results = dict(
         session.execute(
             select(CallAttempt.result, func.count())
-            .where(CallAttempt.campaign_id == campaign_id, CallAttempt.answered_at >= since)
+            .where(which, CallAttempt.answered_at >= since)
             .group_by(CallAttempt.result)
         ).all()
     )
