@@ -525,6 +525,11 @@ def test_a_person_waiting_for_an_agent_is_seen_apart_from_ringing_calls(
     snap = pacer.snapshot(rt, campaign.id, queue.sizes(redis_client, campaign.id), now)
     assert (snap.callers_waiting, snap.calls_dialing) == (0, 2)
     assert ringing in {int(i) for i in redis_client.zrange(Keys.dialing(campaign.id), 0, -1)}
+    # A web process that died mid-wait leaves its caller listed: not counted, and pruned.
+    redis_client.zadd(Keys.waiting_callers(campaign.id), {ringing: now - 100})
+    snap = pacer.snapshot(rt, campaign.id, queue.sizes(redis_client, campaign.id), now)
+    assert snap.callers_waiting == 0
+    assert redis_client.zcard(Keys.waiting_callers(campaign.id)) == 0
 
 
 def test_a_late_or_early_template_job_launches_nothing(rt, session, redis_client, codes):

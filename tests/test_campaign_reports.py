@@ -319,6 +319,13 @@ def test_blocked_report_refuses_unknown_rules_dates_and_campaigns(cli, blocked):
     assert missing.exit_code == 1 and "no campaign 999" in missing.output
 
 
+def test_a_refused_csv_report_writes_no_file(cli, blocked, tmp_path: Path):
+    path = tmp_path / "blocked.csv"
+    refused = cli("campaign", "blocked", blocked, "--rule", "nonsense", "--csv", path)
+    assert refused.exit_code == 2 and "unknown rule" in refused.output
+    assert not path.exists()
+
+
 def test_blocked_csv_has_a_bom_and_every_row_in_utf8(cli, blocked, tmp_path: Path):
     path = tmp_path / "blocked.csv"
     result = cli("campaign", "blocked", blocked, "--csv", path, "--limit", 1)

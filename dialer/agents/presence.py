@@ -207,10 +207,15 @@ def claim(
             r.zrem(Keys.waiting_callers(campaign_id), entry_id)
 
 
-def waiting_callers(r: redis.Redis, campaign_id: int, since: float) -> set[int]:
-    """Entries whose person has waited for an agent since `since` (older ones are leftovers
-    of a web process that died mid-wait)."""
-    return {int(i) for i in r.zrangebyscore(Keys.waiting_callers(campaign_id), since, "+inf")}
+def waiting_callers(
+    r: redis.Redis, campaign_id: int, since: float, prune: bool = False
+) -> set[int]:
+    """Entries whose person has waited for an agent since `since`; older ones are leftovers
+    of a web process that died mid-wait (removed with `prune`)."""
+    key = Keys.waiting_callers(campaign_id)
+    if prune:
+        r.zremrangebyscore(key, "-inf", f"({since}")
+    return {int(i) for i in r.zrangebyscore(key, since, "+inf")}
 
 
 # A preview call reserves the agent who chose to dial it: only if they are ready.

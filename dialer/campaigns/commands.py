@@ -465,6 +465,7 @@ def blocked(
     with rt.db.session() as s, _report_errors():
         c = _load(s, campaign_id)
         since_at = reports.parse_since(since, tz)
+        reports.check_rule(rule)  # before a file is created for a report that cannot be
         if csv_path is not None:
             written = _write_csv(
                 csv_path, reports.blocked_csv(s, c.id, tz=tz, rule=rule, since=since_at)

@@ -45,7 +45,9 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
             wrap.append(elapsed)
     # A person who answered and waits for an agent is no longer a call that may answer:
     # counted apart, so the pacer sees both the demand that is certain and the one that is not.
-    waiting = presence.waiting_callers(rt.redis, campaign_id, now - WAITING_STALE_SECONDS)
+    waiting = presence.waiting_callers(
+        rt.redis, campaign_id, now - WAITING_STALE_SECONDS, prune=True
+    )
     in_flight = rt.redis.zrange(Keys.dialing(campaign_id), 0, -1, withscores=True)
     ringing = [(entry, score) for entry, score in in_flight if int(entry) not in waiting]
     wall_now = rt.clock.now()
