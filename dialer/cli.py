@@ -93,6 +93,10 @@ def worker(burst: bool, fork: bool) -> None:
     # Daily templates live in SQL; their next launches must be in RQ's scheduler even
     # after Redis lost them (idempotent: the jobs have fixed ids).
     schedule_templates(rt)
+    from dialer.outcomes.scheduled import schedule_evaluation
+
+    # The daily promise evaluation, likewise (fixed job id per day; idempotent).
+    schedule_evaluation(rt)
     worker_class = Worker if fork else SimpleWorker
     worker_class([rt.queue], connection=rt.redis).work(burst=burst, with_scheduler=True)
 
@@ -101,11 +105,27 @@ def _register() -> None:
     from dialer.agents.commands import agent
     from dialer.campaigns.commands import campaign, pacer
     from dialer.demo.commands import demo
-    from dialer.portfolio.commands import accounts
+    from dialer.outcomes.admin_commands import codes
+    from dialer.outcomes.commands import promises
+    from dialer.portfolio.commands import accounts, payments
     from dialer.telephony.mock.commands import mock_carrier
 
-    for command in (accounts, agent, campaign, pacer, demo, mock_carrier):
+    for command in (
+        accounts,
+        payments,
+        promises,
+        codes,
+        agent,
+        campaign,
+        pacer,
+        demo,
+        mock_carrier,
+    ):
         main.add_command(command)
+    from dialer.outcomes.worklist_commands import alerts, referrals
+
+    main.add_command(referrals)
+    main.add_command(alerts)
 
 
 _register()

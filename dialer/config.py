@@ -64,8 +64,19 @@ class Settings:
     cps: float = 1.0
     # Calls an agentless (IVR) campaign may have in flight at once.
     ivr_lines: int = 20
+    # Minutes after recording an action code during which its agent may correct it.
+    correction_minutes: int = 30
     api_token: str | None = None
     rq_queue: str = "dialer"
+    # Team-lead alerts (fraud suspected) are POSTed here as JSON; None: console only.
+    alert_webhook_url: str | None = None
+    # Minutes after a same-agent callback falls due during which only its agent takes it.
+    callback_owner_minutes: int = 15
+    # Promises to pay: kept when the payments reach this share of the promised amount by
+    # the promise date plus the grace days; evaluated daily at this local time (HH:MM).
+    promise_kept_share: float = 1.0
+    promise_grace_days: int = 2
+    promise_evaluate_at: str = "06:00"
 
     @property
     def webhook_base(self) -> str:
@@ -132,9 +143,56 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ring_timeout=_int(env, "DIALER_RING_TIMEOUT", 25),
         cps=cps,
         ivr_lines=_int(env, "DIALER_IVR_LINES", 20),
+        correction_minutes=_int(env, "DIALER_CORRECTION_MINUTES", 30),
         api_token=env.get("DIALER_API_TOKEN") or None,
         rq_queue=env.get("DIALER_RQ_QUEUE") or "dialer",
+        alert_webhook_url=_webhook_url(env, "DIALER_ALERT_WEBHOOK_URL"),
+        callback_owner_minutes=_int(env, "DIALER_CALLBACK_OWNER_MINUTES", 15),
+        promise_kept_share=_promise_kept_share(env),
+        promise_grace_days=_promise_grace_days(env),
+        promise_evaluate_at=_promise_evaluate_at(env),
     )
+
+
+MAX_PROMISE_GRACE_DAYS = 30
+
+
+def _promise_kept_share(env: dict[str, str]) -> float:
+    share = _float(env, "DIALER_PROMISE_KEPT_SHARE", 1.0)
+    if not 0 < share <= 1:
+        raise ConfigError(
+            f"DIALER_PROMISE_KEPT_SHARE must be above 0 and at most 1 (0.9 = 90% of the "
+            f"promised amount), got {env.get('DIALER_PROMISE_KEPT_SHARE')!r}"
+        )
+    return share
+
+
+def _promise_grace_days(env: dict[str, str]) -> int:
+    days = _int(env, "DIALER_PROMISE_GRACE_DAYS", 2)
+    if not 0 <= days <= MAX_PROMISE_GRACE_DAYS:
+        raise ConfigError(
+            f"DIALER_PROMISE_GRACE_DAYS must be a whole number from 0 to "
+            f"{MAX_PROMISE_GRACE_DAYS}, got {env.get('DIALER_PROMISE_GRACE_DAYS')!r}"
+        )
+    return days
+
+
+def _promise_evaluate_at(env: dict[str, str]) -> str:
+    raw = (env.get("DIALER_PROMISE_EVALUATE_AT") or "06:00").strip()
+    parts = raw.split(":")
+    ok = len(parts) == 2 and all(p.isdigit() and len(p) == 2 for p in parts)
+    if not ok or int(parts[0]) > 23 or int(parts[1]) > 59:
+        raise ConfigError(f"DIALER_PROMISE_EVALUATE_AT must be a local time as HH:MM, got {raw!r}")
+    return raw
+
+
+def _webhook_url(env: dict[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw
 
 
 @lru_cache(maxsize=1)

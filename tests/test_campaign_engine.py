@@ -359,7 +359,9 @@ def test_a_repeated_job_leaves_the_calls_in_flight_marker_alone(
     assert redis_client.zcard(Keys.dialing(campaign.id)) == 1
 
 
-def test_a_dial_fulfils_a_due_callback(session, codes):
+def test_a_call_that_reaches_an_agent_fulfils_a_due_callback(session, codes):
+    from dialer.campaigns.attempts import record_bridge
+
     attempt, agent, entry = _connected_attempt(session)
     at = NOW + timedelta(hours=1)
     record_disposition(
@@ -374,7 +376,9 @@ def test_a_dial_fulfils_a_due_callback(session, codes):
     phone = session.get(Phone, attempt.phone_id)
     start_attempt(session, entry, phone, NOW + timedelta(minutes=30))
     assert session.scalar(select(Callback.state)) == "scheduled"  # not yet due
-    start_attempt(session, entry, phone, at)
+    dialed = start_attempt(session, entry, phone, at)
+    assert session.scalar(select(Callback.state)) == "scheduled"  # dialed is not kept
+    assert record_bridge(session, dialed.id, agent.id, at)
     assert session.scalar(select(Callback.state)) == "done"
 
 

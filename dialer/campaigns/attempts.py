@@ -21,7 +21,8 @@ from dialer.campaigns.compliance import (
 from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry, DncNumber
 from dialer.campaigns.service import attempts_per_phone, callable_phones, effective_profile
 from dialer.clock import local_day_start
-from dialer.outcomes.models import ActionCode, Callback, Disposition, Referral
+from dialer.outcomes import callbacks, referrals
+from dialer.outcomes.models import ActionCode, Disposition, Referral
 from dialer.outcomes.service import Recorded, record_system_result
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.phones import phone_timezone
@@ -290,8 +291,11 @@ def account_hold(session: Session, account: Account, today: date) -> Verdict | N
         return Verdict(False, "account_closed", f"account is {account.status}")
     if account.suppressed_until is not None and account.suppressed_until >= today:
         return Verdict(False, "suppressed", f"no calls until {account.suppressed_until}")
+    # Open or accepted: the receiving team has the account until it returns or closes it.
     kind = session.scalar(
-        select(Referral.kind).where(Referral.account_id == account.id, Referral.state == "open")
+        select(Referral.kind)
+        .where(Referral.account_id == account.id, Referral.state.in_(referrals.HOLD_STATES))
+        .limit(1)
     )
     if kind is not None:
         return Verdict(False, "referred", f"referred to {kind}")
@@ -330,16 +334,6 @@ def start_attempt(
         created_at=now,
     )
     session.add(attempt)
-    # A callback is fulfilled by the first dial at or after its time.
-    session.execute(
-        update(Callback)
-        .where(
-            Callback.account_id == entry.account_id,
-            Callback.state == "scheduled",
-            Callback.due_at <= now,
-        )
-        .values(state="done")
-    )
     session.flush()
     return attempt
 
@@ -388,6 +382,13 @@ def record_bridge(session: Session, attempt_id: int, agent_id: int | None, now: 
         )
         .values(**values)
     )
+    if done.rowcount == 1 and agent_id is not None:
+        # The borrower is talking to an agent: a callback that was due is kept (a dial
+        # nobody answered keeps it due, for the next dial).
+        account_id = session.scalar(
+            select(CallAttempt.account_id).where(CallAttempt.id == attempt_id)
+        )
+        callbacks.fulfil(session, account_id, attempt_id, now)
     return done.rowcount == 1
 
 

@@ -52,6 +52,7 @@ from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNum
 from dialer.campaigns.ranking import AMOUNT_UNIT, BUCKETS, COMPONENTS, RankingWeights, weights_from
 from dialer.clock import local_day_start
 from dialer.db import UTCDateTime
+from dialer.outcomes import referrals
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
 from dialer.portfolio.models import PHONE_RELATIONS, Account, AccountList, AccountListMember, Phone
 from dialer.redis import Keys
@@ -249,7 +250,7 @@ def _select_facts(
     )
     referred = (
         select(Referral.account_id.label("account_id"))
-        .where(Referral.state == "open")
+        .where(Referral.state.in_(referrals.HOLD_STATES))  # open or accepted: held
         .group_by(Referral.account_id)
         .subquery("referred")
     )

@@ -16,6 +16,7 @@ from dialer.campaigns.compliance import Verdict
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.campaigns.service import effective_profile, pause, requeue
 from dialer.clock import Clock
+from dialer.outcomes import callbacks
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
 from dialer.redis import Keys
@@ -61,6 +62,12 @@ class Dial:
     account_id: int
     phone_id: int
     caller_ids: tuple[str, ...]
+    # A due callback's own agent, reserved for the call before it exists (callbacks.route).
+    reserve_for: int | None = None
+
+
+class _AgentTaken(Exception):
+    """The callback's agent stopped being ready before the call was placed."""
 
 
 def place_call(campaign_id: int, entry_id: int, agent_id: int | None = None) -> str:
@@ -91,7 +98,7 @@ def _back_to_queue(s: Session, entry_id: int, not_before: datetime | None) -> fl
 
 
 def _prepare(
-    s: Session, rt: Runtime, campaign_id: int, entry_id: int, now: datetime
+    s: Session, rt: Runtime, campaign_id: int, entry_id: int, now: datetime, agent_id: int | None
 ) -> Skip | Dial:
     entry = attempts.claim_entry(s, entry_id, now)
     if entry is None:  # a repeated job, or a stale copy: another run has this entry
@@ -113,7 +120,18 @@ def _prepare(
     if isinstance(phone, Verdict):  # every number left is stopped by a rule
         attempts.record_block(s, entry, None, phone, now)
         return Skip(f"blocked by {phone.rule}")
-    return Dial(account.id, phone.id, tuple(campaign.caller_ids))
+    # A due callback goes to its campaign and its agent first (outcomes/callbacks.py). A
+    # preview agent chose this account themselves: their dial is theirs.
+    route = callbacks.ANYONE
+    if agent_id is None and campaign.dial_mode != "ivr":
+        route = callbacks.dial_route(
+            s, rt.redis, campaign, account.id, now, rt.settings.callback_owner_minutes
+        )
+    if route.action == "hold":
+        entry.state, entry.not_before = "queued", route.until
+        return Skip(f"held: {route.reason}", True, route.until, entry.score)
+    reserve_for = route.agent_id if route.action == "reserve" else None
+    return Dial(account.id, phone.id, tuple(campaign.caller_ids), reserve_for)
 
 
 def _give_back(rt: Runtime, campaign_id: int, entry_id: int, skip: Skip, now: datetime) -> str:
@@ -127,7 +145,7 @@ def _give_back(rt: Runtime, campaign_id: int, entry_id: int, skip: Skip, now: da
 def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | None = None) -> str:
     r, now = rt.redis, rt.clock.now()
     with rt.db.begin() as s:
-        decision = _prepare(s, rt, campaign_id, entry_id, now)
+        decision = _prepare(s, rt, campaign_id, entry_id, now, agent_id)
     if isinstance(decision, Skip):
         return _give_back(rt, campaign_id, entry_id, decision, now)
     queue.mark_in_flight(r, campaign_id, entry_id, rt.now_ts())  # the job has it from now
@@ -150,36 +168,63 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | Non
         return _give_back(rt, campaign_id, entry_id, Skip("no CPS token", True, None, score), now)
 
     now = rt.clock.now()
-    with rt.db.begin() as s:
-        entry = s.get_one(CampaignEntry, entry_id)
-        campaign = s.get_one(Campaign, campaign_id)
-        account = s.get_one(Account, decision.account_id)
-        phone = s.get_one(Phone, decision.phone_id)
-        verdict = attempts.compliance_verdict(
-            s,
-            campaign,
-            account,
-            phone,
-            now,
-            rt.settings.timezone,
-            ring_timeout=rt.settings.ring_timeout,
-            reserved_agent=agent_id is not None,
-        )
-        if verdict.allowed:
-            attempt = attempts.start_attempt(s, entry, phone, now)
-            attempt_id, to, turn = attempt.id, phone.number, entry.attempts
-        else:
-            attempts.record_block(s, entry, phone, verdict, now)
-            skip = Skip(
-                f"blocked by {verdict.rule}", entry.state == "queued", verdict.retry_at, entry.score
+    reserve_for, reserved_on = decision.reserve_for, None
+    try:
+        with rt.db.begin() as s:
+            entry = s.get_one(CampaignEntry, entry_id)
+            campaign = s.get_one(Campaign, campaign_id)
+            account = s.get_one(Account, decision.account_id)
+            phone = s.get_one(Phone, decision.phone_id)
+            verdict = attempts.compliance_verdict(
+                s,
+                campaign,
+                account,
+                phone,
+                now,
+                rt.settings.timezone,
+                ring_timeout=rt.settings.ring_timeout,
+                reserved_agent=agent_id is not None or reserve_for is not None,
             )
+            if verdict.allowed:
+                attempt = attempts.start_attempt(s, entry, phone, now)
+                attempt_id, to, turn = attempt.id, phone.number, entry.attempts
+                # The callback's agent is reserved before the attempt commits: if they were
+                # taken meanwhile, the attempt is rolled back and the entry waits for them.
+                if reserve_for is not None:
+                    if not presence.reserve(r, campaign_id, reserve_for, attempt_id, rt.now_ts()):
+                        raise _AgentTaken
+                    reserved_on = attempt_id
+            else:
+                attempts.record_block(s, entry, phone, verdict, now)
+                skip = Skip(
+                    f"blocked by {verdict.rule}",
+                    entry.state == "queued",
+                    verdict.retry_at,
+                    entry.score,
+                )
+    except _AgentTaken:
+        queue.unlock_account(r, decision.account_id, campaign_id, entry_id)
+        retry_at = now + callbacks.OWNER_RETRY
+        with rt.db.begin() as s:
+            score = _back_to_queue(s, entry_id, retry_at)
+        skip = Skip(f"agent {reserve_for} is no longer ready", True, retry_at, score)
+        return _give_back(rt, campaign_id, entry_id, skip, now)
+    except BaseException:
+        if reserved_on is not None:  # the attempt did not commit: give the agent back
+            presence.release(r, reserve_for, reserved_on, rt.now_ts())
+        raise
     if not verdict.allowed:
         queue.unlock_account(r, decision.account_id, campaign_id, entry_id)
         return _give_back(rt, campaign_id, entry_id, skip, now)
 
     base = rt.settings.webhook_base
     voice_url = f"{base}/twilio/voice?attempt={attempt_id}"
-    if agent_id is not None:
+    if reserve_for is not None:
+        # Like a preview call: the voice webhook bridges to this agent, and a call nobody
+        # answers gives them back (followups.release_reserved_agent).
+        r.set(Keys.reserved_agent(attempt_id), reserve_for, ex=queue.LOCK_SECONDS)
+        voice_url += f"&agent={reserve_for}"
+    elif agent_id is not None:
         if not _reserve_agent(rt, campaign_id, agent_id, attempt_id):
             return f"skipped: agent {agent_id} is not ready"
         voice_url += f"&agent={agent_id}"

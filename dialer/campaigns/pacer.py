@@ -15,6 +15,7 @@ from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, job_lifetime, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
 from dialer.clock import local_day_start
+from dialer.outcomes import alerts
 from dialer.redis import Keys
 from dialer.runtime import Runtime
 from dialer.telephony import cps
@@ -145,6 +146,8 @@ def tick(rt: Runtime) -> dict[int, int]:
             _complete_if_done(rt, campaign_id, sizes)
     # Calls whose final callback never came: throttled, and never raises.
     reconcile.sweep_if_due(rt)
+    # Team-lead alerts committed since: their webhook jobs (throttled, never raises).
+    alerts.sweep_if_due(rt)
     return started
 
 

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from dialer.outcomes.catalogue import FIELDS, REFERRAL_KINDS, CodeSpec
+from dialer.portfolio.phones import normalize_phone
 
-MAX_PROMISE_DAYS = 30  # a promise further out than this is almost always a typing mistake
+# A promise further out than this is almost always a typing mistake (and a longer plan is
+# a restructuring, DIF): refused, the agent retypes it.
+MAX_PROMISE_DAYS = 30
 MAX_CALLBACK_DAYS = 30
 
 
@@ -40,10 +43,13 @@ class AccountFacts:
     now: datetime  # aware
     today: date  # the local date at the collections centre
     refusals_before: int = 0  # earlier refusals (RTP) on this account
+    region: str = "VN"  # for a new phone number written without its country code
 
     @property
     def outstanding(self) -> int:
-        """The largest amount the borrower can owe that we know of."""
+        """The most a promise may be for: the larger of the overdue amount (what is due now,
+        interest and fees included) and the principal outstanding (settling the whole loan).
+        Card accounts often carry no principal figure, so the overdue amount alone counts."""
         return max(self.overdue_amount, self.principal_outstanding)
 
 
@@ -61,6 +67,7 @@ class Effects:
     refer: str | None = None
     alert_team_lead: bool = False
     stop_account: bool = False
+    add_phone: str | None = None  # E.164 of a new number the setter gave
 
 
 class DispositionError(ValueError):
@@ -106,8 +113,14 @@ def validate(spec: CodeSpec | None, given: DispositionInput, facts: AccountFacts
             problems.append("callback time is in the past")
         elif given.callback_at > facts.now + timedelta(days=MAX_CALLBACK_DAYS):
             problems.append(f"callback time is more than {MAX_CALLBACK_DAYS} days ahead")
+    if given.callback_at is not None and not spec.effects.get("callback"):
+        problems.append(f"{spec.code} schedules no callback: remove the callback time")
     if given.note is not None and len(given.note) > 2000:
         problems.append("note is longer than 2000 characters")
+    if given.new_phone is not None:
+        check = normalize_phone(given.new_phone, facts.region)
+        if not check.dialable:
+            problems.append(f"new phone number is not a number we can dial ({check.reason})")
     refer = spec.effects.get("refer")
     if refer is not None and refer not in REFERRAL_KINDS:
         problems.append(f"action code {spec.code} refers to unknown team {refer!r}")
@@ -131,7 +144,9 @@ def plan(spec: CodeSpec, given: DispositionInput, facts: AccountFacts) -> Effect
     elif fx.get("suppress_days"):
         suppress_until = facts.today + timedelta(days=int(fx["suppress_days"]))
     callback_at = given.callback_at if fx.get("callback") else None
+    add_phone = normalize_phone(given.new_phone, facts.region).number if given.new_phone else None
     return Effects(
+        add_phone=add_phone,
         close_entry=bool(fx.get("close_entry")),
         # A callback is the entry's next dial, at the time the borrower asked for.
         retry_at=callback_at or retry_at,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dialer.db import Base, UTCDateTime, utcnow
@@ -31,6 +40,8 @@ class ActionCode(Base):
     # What follows: {"retry_after_minutes": 60, "retire_phone": true, "refer": "legal", ...}
     effects: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Last edit by an administrator (None: as seeded from the defaults file).
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Disposition(Base):
@@ -46,7 +57,30 @@ class Disposition(Base):
     code: Mapped[str] = mapped_column(ForeignKey("action_codes.code"))
     set_by: Mapped[str] = mapped_column(String(16))  # system | agent | ivr
     note: Mapped[str | None] = mapped_column(String(2000))
+    # The other fields the setter gave: promise_amount, promise_date, callback_at, new_phone
+    # (JSON-ready values), so a correction and the audit log can show them as given.
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What applying the code changed, so that a correction can undo exactly that: ids of the
+    # rows it created, the phone it retired, the suppression date it replaced...
+    applied: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    corrected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DispositionAudit(Base):
+    """One change of a disposition: the first recording (before is None) or a correction."""
+
+    __tablename__ = "disposition_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempts.id"), index=True)
+    disposition_id: Mapped[int] = mapped_column(ForeignKey("dispositions.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(16))  # agent | ivr | system | supervisor
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # {"code": "PTP", "promise_amount": 3000000, "promise_date": "2026-11-25", ...}
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class Promise(Base):
@@ -60,8 +94,12 @@ class Promise(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     amount: Mapped[int] = mapped_column(BigInteger)
     due_date: Mapped[date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|kept|broken
+    # pending | kept | broken; the daily evaluation (outcomes/promises.py) settles pending ones.
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The local date of the evaluation that settled it, and the payments it counted then.
+    settled_on: Mapped[date | None] = mapped_column(Date)
+    paid_amount: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Callback(Base):
@@ -77,6 +115,9 @@ class Callback(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     state: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|done
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Done when a call at or after due_at is bridged to an agent (not when merely dialed).
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_attempt_id: Mapped[int | None] = mapped_column(ForeignKey("call_attempts.id"))
 
 
 class Referral(Base):
@@ -90,5 +131,39 @@ class Referral(Base):
     kind: Mapped[str] = mapped_column(String(16))  # field | restructuring | legal | dispute
     reason: Mapped[str | None] = mapped_column(String(2000))  # the agent's note, or the code
     referred_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
-    state: Mapped[str] = mapped_column(String(16), default="open")
+    # open | accepted | returned | closed (outcomes/referrals.py: TRANSITIONS)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who in the receiving team handled it last, and what they said.
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+    handler_note: Mapped[str | None] = mapped_column(String(2000))
+
+
+class Alert(Base):
+    """A team lead's alert raised by an action code (GSF: fraud suspected), shown on the
+    supervisor console and POSTed to DIALER_ALERT_WEBHOOK_URL by an RQ job."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("disposition_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # the action code that raised it (GSF)
+    label: Mapped[str] = mapped_column(String(200))  # the code's label when raised
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("call_attempts.id"))
+    disposition_id: Mapped[int | None] = mapped_column(ForeignKey("dispositions.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    team: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    # Webhook delivery: pending | sent | failed (given up after the job's retries).
+    webhook_state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    webhook_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    webhook_error: Mapped[str | None] = mapped_column(String(500))

@@ -1,17 +1,26 @@
-"""Applying an action code to a call attempt: the one path for system, IVR and agent results."""
+"""Applying an action code to a call attempt: the one path for system, IVR and agent results.
+
+`record_disposition` (the first code of an attempt) and `correct_disposition` (an agent's
+or a supervisor's correction within the window) both validate with outcomes.effects and
+apply through `_apply`; both write the audit log. Nothing here touches Redis except
+`after_correction`, run after the commit.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNumber
-from dialer.campaigns.service import attempts_per_phone, callable_phones
-from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, get_code
+from dialer.campaigns.service import attempts_per_phone, callable_phones, requeue
+from dialer.outcomes import alerts
+from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, CodeSpec, get_code
 from dialer.outcomes.effects import (
     AccountFacts,
     DispositionError,
@@ -20,8 +29,18 @@ from dialer.outcomes.effects import (
     plan,
     validate,
 )
-from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
+from dialer.outcomes.models import (
+    ActionCode,
+    Callback,
+    Disposition,
+    DispositionAudit,
+    Promise,
+    Referral,
+)
 from dialer.portfolio.models import Account, Phone
+from dialer.redis import Keys
+
+ACTORS = ("agent", "ivr", "system", "supervisor")
 
 
 @dataclass(frozen=True)
@@ -31,19 +50,70 @@ class Recorded:
     effects: Effects
     entry_id: int
     campaign_id: int
-    entry_state: str  # queued (dial again) | done
+    entry_state: str  # queued (dial again) | done | unchanged (a correction after a redial)
     retry_at: datetime | None  # when it may be dialed again (None: now)
     score: float
 
 
-def _refusals_before(session: Session, account_id: int) -> int:
-    return (
-        session.scalar(
-            select(func.count(Disposition.id))
-            .join(ActionCode, ActionCode.code == Disposition.code)
-            .where(Disposition.account_id == account_id, ActionCode.is_refusal.is_(True))
+def _refusals_before(session: Session, account_id: int, but: int | None = None) -> int:
+    query = (
+        select(func.count(Disposition.id))
+        .join(ActionCode, ActionCode.code == Disposition.code)
+        .where(Disposition.account_id == account_id, ActionCode.is_refusal.is_(True))
+    )
+    if but is not None:
+        query = query.where(Disposition.id != but)
+    return session.scalar(query) or 0
+
+
+def _facts(session: Session, account: Account, now: datetime, today: date, but: int | None):
+    return AccountFacts(
+        overdue_amount=account.overdue_amount,
+        principal_outstanding=account.principal_outstanding,
+        now=now,
+        today=today,
+        refusals_before=_refusals_before(session, account.id, but),
+    )
+
+
+def _fields_of(given: DispositionInput) -> dict[str, Any]:
+    """The fields other than the note, as JSON values."""
+    values: dict[str, Any] = {
+        "promise_amount": given.promise_amount,
+        "promise_date": given.promise_date.isoformat() if given.promise_date else None,
+        "callback_at": given.callback_at.isoformat() if given.callback_at else None,
+        "new_phone": given.new_phone,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def snapshot(disposition: Disposition) -> dict[str, Any]:
+    """A disposition's code and fields, as the audit log keeps them."""
+    out: dict[str, Any] = {"code": disposition.code, **(disposition.fields or {})}
+    if disposition.note:
+        out["note"] = disposition.note
+    return out
+
+
+def _audit(
+    session: Session,
+    disposition: Disposition,
+    *,
+    actor: str,
+    agent_id: int | None,
+    now: datetime,
+    before: dict[str, Any] | None,
+) -> None:
+    session.add(
+        DispositionAudit(
+            attempt_id=disposition.attempt_id,
+            disposition_id=disposition.id,
+            actor=actor,
+            agent_id=agent_id,
+            changed_at=now,
+            before=before,
+            after=snapshot(disposition),
         )
-        or 0
     )
 
 
@@ -63,13 +133,7 @@ def record_disposition(
     """
     spec = get_code(session, given.code)
     account = session.get_one(Account, attempt.account_id)
-    facts = AccountFacts(
-        overdue_amount=account.overdue_amount,
-        principal_outstanding=account.principal_outstanding,
-        now=now,
-        today=today,
-        refusals_before=_refusals_before(session, account.id),
-    )
+    facts = _facts(session, account, now, today, None)
     problems = validate(spec, given, facts)
     existing = session.scalar(select(Disposition).where(Disposition.attempt_id == attempt.id))
     if existing is not None:
@@ -82,8 +146,6 @@ def record_disposition(
     if problems:
         raise DispositionError(problems)
     assert spec is not None
-    fx = plan(spec, given, facts)
-
     disposition = Disposition(
         attempt_id=attempt.id,
         account_id=account.id,
@@ -91,58 +153,96 @@ def record_disposition(
         code=spec.code,
         set_by=given.setter,
         note=given.note,
+        fields=_fields_of(given),
+        applied={},
         created_at=now,
     )
     session.add(disposition)
     session.flush()
+    recorded = _apply(session, attempt, disposition, spec, given, facts, now, settle_entry=True)
+    _audit(session, disposition, actor=given.setter, agent_id=agent_id, now=now, before=None)
+    session.flush()
+    return recorded
+
+
+def _apply(
+    session: Session,
+    attempt: CallAttempt,
+    disposition: Disposition,
+    spec: CodeSpec,
+    given: DispositionInput,
+    facts: AccountFacts,
+    now: datetime,
+    *,
+    settle_entry: bool,
+) -> Recorded:
+    """Apply a validated code's effects; what it changed goes into disposition.applied."""
+    fx = plan(spec, given, facts)
+    account = session.get_one(Account, attempt.account_id)
+    agent_id = disposition.agent_id
+    applied: dict[str, Any] = {}
     attempt.action_code = spec.code
 
     if fx.create_promise:
         assert given.promise_amount is not None and given.promise_date is not None
-        session.add(
-            Promise(
-                account_id=account.id,
-                disposition_id=disposition.id,
-                agent_id=agent_id,
-                amount=given.promise_amount,
-                due_date=given.promise_date,
-                created_at=now,
-            )
-        )
+        # One promise row per disposition: a correction rewrites the one it cancelled.
+        promise = session.scalar(select(Promise).where(Promise.disposition_id == disposition.id))
+        if promise is None:
+            promise = Promise(account_id=account.id, disposition_id=disposition.id)
+            session.add(promise)
+        promise.agent_id, promise.amount = agent_id, given.promise_amount
+        promise.due_date, promise.state, promise.created_at = given.promise_date, "pending", now
+        session.flush()
+        applied["promise_id"] = promise.id
     if fx.callback_at is not None:
-        session.add(
-            Callback(
-                account_id=account.id,
-                campaign_id=attempt.campaign_id,
-                disposition_id=disposition.id,
-                agent_id=agent_id if fx.callback_same_agent else None,
-                due_at=fx.callback_at,
-                created_at=now,
-            )
-        )
+        callback = session.scalar(select(Callback).where(Callback.disposition_id == disposition.id))
+        if callback is None:
+            callback = Callback(account_id=account.id, disposition_id=disposition.id)
+            session.add(callback)
+        callback.campaign_id = attempt.campaign_id
+        callback.agent_id = agent_id if fx.callback_same_agent else None
+        callback.due_at, callback.state, callback.created_at = fx.callback_at, "scheduled", now
+        session.flush()
+        applied["callback_id"] = callback.id
     phone = session.get_one(Phone, attempt.phone_id)
-    if fx.retire_phone:
+    if fx.retire_phone and phone.dialable:
+        applied["retired_phone_id"], applied["phone_reason_before"] = phone.id, phone.reason
         phone.dialable = False
         phone.reason = f"retired:{spec.code}"
     if fx.dnc and session.get(DncNumber, phone.number) is None:
         session.add(DncNumber(number=phone.number, reason=spec.label_en, source="call"))
+        applied["dnc_added"] = True
+    if fx.add_phone is not None:
+        applied.update(_add_phone(session, account, fx.add_phone))
     if fx.refer:
-        session.add(
-            Referral(
-                account_id=account.id,
-                disposition_id=disposition.id,
-                kind=fx.refer,
-                reason=given.note or spec.label_en,
-                referred_by=agent_id,
-                created_at=now,
-            )
+        referral = Referral(
+            account_id=account.id,
+            disposition_id=disposition.id,
+            kind=fx.refer,
+            reason=given.note or spec.label_en,
+            referred_by=agent_id,
+            created_at=now,
         )
+        session.add(referral)
+        session.flush()
+        applied["referral_id"] = referral.id
+    if fx.alert_team_lead:  # once per disposition, even when a correction re-applies it
+        alerts.raise_alert(session, disposition, label=spec.label_en, now=now)
     if fx.suppress_until is not None:
-        account.suppressed_until = max(fx.suppress_until, account.suppressed_until or today)
-    if fx.stop_account:
+        before = account.suppressed_until
+        account.suppressed_until = max(fx.suppress_until, before or facts.today)
+        applied["suppressed_before"] = before.isoformat() if before else None
+        applied["suppressed_until"] = account.suppressed_until.isoformat()
+    if fx.stop_account and account.status == "active":
         account.status = "closed"
+        applied["account_closed"] = True
+    disposition.applied = applied
 
     entry = session.get_one(CampaignEntry, attempt.entry_id)
+    if not settle_entry:
+        return Recorded(
+            disposition.id, spec.code, fx, entry.id, entry.campaign_id, "unchanged", None, 0.0
+        )
     campaign = session.get_one(Campaign, entry.campaign_id)
     entry.last_result = spec.code
     exhausted = entry.attempts >= campaign.max_attempts_per_entry and fx.callback_at is None
@@ -158,7 +258,7 @@ def record_disposition(
     minutes = campaign.retry_minutes.get(spec.code) or campaign.retry_minutes.get(
         attempt.result or ""
     )
-    if entry.state == "queued" and minutes:
+    if entry.state == "queued" and minutes and fx.callback_at is None:
         retry_at = now + timedelta(minutes=minutes)
     if retry_at is not None and fx.next_phone and fx.callback_at is None:
         # Another of the account's numbers has been tried less: dial it now, not later.
@@ -178,6 +278,179 @@ def record_disposition(
         retry_at=retry_at,
         score=entry.score,
     )
+
+
+def _add_phone(session: Session, account: Account, number: str) -> dict[str, Any]:
+    """The number the setter gave, as a new mobile of the account (first to be tried)."""
+    phone = session.scalar(
+        select(Phone).where(Phone.account_id == account.id, Phone.number == number)
+    )
+    if phone is not None:
+        if phone.dialable or phone.reason != "withdrawn":
+            return {}  # known already (or retired for a reason of its own): leave it
+        phone.dialable, phone.reason = True, None
+        return {"added_phone_id": phone.id}
+    phone = Phone(account_id=account.id, number=number, raw=number, relation="mobile", priority=-1)
+    session.add(phone)
+    session.flush()
+    session.expire(account, ["phones"])  # callable_phones below must see it
+    return {"added_phone_id": phone.id}
+
+
+def _undo_problems(session: Session, applied: dict[str, Any]) -> list[str]:
+    """Why the effects of a disposition can no longer be undone (empty: they can)."""
+    problems = []
+    promise = session.get(Promise, applied["promise_id"]) if "promise_id" in applied else None
+    if promise is not None and promise.state != "pending":
+        problems.append(f"the promise it created is already {promise.state}")
+    callback = session.get(Callback, applied["callback_id"]) if "callback_id" in applied else None
+    if callback is not None and callback.state != "scheduled":
+        problems.append(f"the callback it scheduled is already {callback.state}")
+    referral = session.get(Referral, applied["referral_id"]) if "referral_id" in applied else None
+    if referral is not None and referral.state != "open":
+        problems.append(f"the referral it opened is already {referral.state}")
+    return problems
+
+
+def _undo(session: Session, disposition: Disposition, attempt: CallAttempt, today: date) -> None:
+    """Take back what the disposition's code did, where nothing else changed it since.
+
+    The team lead's alert cannot be taken back: it was sent.
+    """
+    applied = disposition.applied or {}
+    account = session.get_one(Account, disposition.account_id)
+    if "promise_id" in applied:
+        session.get_one(Promise, applied["promise_id"]).state = "cancelled"
+    if "callback_id" in applied:
+        session.get_one(Callback, applied["callback_id"]).state = "cancelled"
+    if "referral_id" in applied:
+        session.get_one(Referral, applied["referral_id"]).state = "withdrawn"
+    phone = session.get_one(Phone, attempt.phone_id)
+    if "retired_phone_id" in applied and phone.reason == f"retired:{disposition.code}":
+        phone.dialable, phone.reason = True, applied.get("phone_reason_before")
+    if applied.get("dnc_added"):
+        dnc = session.get(DncNumber, phone.number)
+        if dnc is not None and dnc.source == "call":
+            session.delete(dnc)
+    if "added_phone_id" in applied:
+        added = session.get_one(Phone, applied["added_phone_id"])
+        added.dialable, added.reason = False, "withdrawn"
+    if applied.get("account_closed") and account.status == "closed":
+        account.status = "active"
+    ours = applied.get("suppressed_until")
+    if ours is not None and account.suppressed_until == date.fromisoformat(ours):
+        # Lift it to what held before, unless a later code of the account holds longer.
+        holds = [applied.get("suppressed_before")]
+        later = session.scalars(
+            select(Disposition).where(
+                Disposition.account_id == account.id,
+                Disposition.id != disposition.id,
+                Disposition.created_at >= disposition.created_at,
+            )
+        )
+        holds += [(d.applied or {}).get("suppressed_until") for d in later]
+        dates = [date.fromisoformat(h) for h in holds if h]
+        account.suppressed_until = max(dates) if dates else None
+    session.flush()
+
+
+def correct_disposition(
+    session: Session,
+    attempt: CallAttempt,
+    given: DispositionInput,
+    *,
+    actor: str,
+    agent_id: int | None,
+    now: datetime,
+    today: date,
+    window_minutes: int,
+) -> Recorded:
+    """Replace an attempt's action code (and its fields) within the correction window.
+
+    actor is "agent" (only the agent who recorded it) or "supervisor" (any code). The old
+    code's effects are undone and the new one applied in the caller's transaction; raises
+    DispositionError (nothing changed) when refused.
+    """
+    disposition = session.scalar(select(Disposition).where(Disposition.attempt_id == attempt.id))
+    if disposition is None:
+        raise DispositionError([f"attempt {attempt.id} has no action code to correct"])
+    problems = []
+    if actor == "agent" and (disposition.set_by != "agent" or disposition.agent_id != agent_id):
+        problems.append(
+            f"only the agent who recorded attempt {attempt.id}'s code (or a supervisor) "
+            "may correct it"
+        )
+    closes = disposition.created_at + timedelta(minutes=window_minutes)
+    if now > closes:
+        problems.append(
+            f"the correction window of {window_minutes} minutes closed at "
+            f"{closes.isoformat(timespec='minutes')}; ask a supervisor to fix the account"
+        )
+    spec = get_code(session, given.code)
+    account = session.get_one(Account, attempt.account_id)
+    facts = _facts(session, account, now, today, disposition.id)
+    # The new code is checked as the desk would set it, whoever corrects it.
+    problems += validate(spec, given, facts)
+    problems += _undo_problems(session, disposition.applied or {})
+    if problems:
+        raise DispositionError(problems)
+    assert spec is not None
+    before = snapshot(disposition)
+    _undo(session, disposition, attempt, today)
+    disposition.code, disposition.note = spec.code, given.note
+    disposition.fields, disposition.corrected_at = _fields_of(given), now
+    entry = session.get_one(CampaignEntry, attempt.entry_id)
+    later_attempt = session.scalar(
+        select(func.count(CallAttempt.id)).where(
+            CallAttempt.entry_id == entry.id, CallAttempt.id > attempt.id
+        )
+    )
+    # After a redial the entry's state belongs to the newer call: leave it alone.
+    settle = not later_attempt and entry.state in ("queued", "done")
+    recorded = _apply(session, attempt, disposition, spec, given, facts, now, settle_entry=settle)
+    _audit(
+        session,
+        disposition,
+        actor="supervisor" if actor == "supervisor" else disposition.set_by,
+        agent_id=agent_id,
+        now=now,
+        before=before,
+    )
+    session.flush()
+    return recorded
+
+
+def after_correction(r: redis.Redis, recorded: Recorded, now: datetime) -> None:
+    """The queue side of a committed correction: the entry leaves or re-enters the queue."""
+    if recorded.entry_state == "unchanged":
+        return
+    with r.pipeline() as pipe:
+        pipe.zrem(Keys.dial_queue(recorded.campaign_id), recorded.entry_id)
+        pipe.zrem(Keys.retry(recorded.campaign_id), recorded.entry_id)
+        pipe.hdel(Keys.retry_scores(recorded.campaign_id), recorded.entry_id)
+        pipe.execute()
+    if recorded.entry_state == "queued":
+        requeue(r, recorded.campaign_id, recorded.entry_id, recorded.score, recorded.retry_at, now)
+
+
+def audit_trail(session: Session, attempt_id: int) -> list[dict[str, Any]]:
+    """Every change of the attempt's disposition, oldest first."""
+    rows = session.scalars(
+        select(DispositionAudit)
+        .where(DispositionAudit.attempt_id == attempt_id)
+        .order_by(DispositionAudit.id)
+    )
+    return [
+        {
+            "disposition_id": row.disposition_id,
+            "who": f"agent:{row.agent_id}" if row.actor == "agent" else row.actor,
+            "agent_id": row.agent_id,
+            "when": row.changed_at.isoformat(),
+            "before": row.before,
+            "after": row.after,
+        }
+        for row in rows
+    ]
 
 
 def record_system_result(

@@ -1,4 +1,4 @@
-"""Disposition API: the agent desk records the action code of a call."""
+"""Disposition API (the agent desk records and corrects action codes) and the catalogue API."""
 
 from __future__ import annotations
 
@@ -6,31 +6,51 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from dialer.agents import presence
 from dialer.campaigns import followups
 from dialer.campaigns.models import CallAttempt
 from dialer.http import ApiError, current_runtime, json_body, require_token
-from dialer.outcomes.catalogue import load_catalogue
+from dialer.outcomes.catalogue import (
+    CatalogueError,
+    code_as_dict,
+    delete_code,
+    load_catalogue,
+    set_code,
+)
 from dialer.outcomes.effects import DispositionError, DispositionInput
-from dialer.outcomes.service import record_disposition
+from dialer.outcomes.models import ActionCode
+from dialer.outcomes.service import (
+    after_correction,
+    audit_trail,
+    correct_disposition,
+    record_disposition,
+)
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api")
 bp.before_request(require_token)
 
-DISPOSITION_KEYS = {"agent_id", "code", "promise_amount", "promise_date", "callback_at", "note"}
+DISPOSITION_KEYS = {
+    "agent_id",
+    "code",
+    "promise_amount",
+    "promise_date",
+    "callback_at",
+    "note",
+    "new_phone",
+}
 
 
-def _parse_disposition(body: dict[str, Any], tz: str) -> tuple[int, DispositionInput]:
-    """Types and formats only; the business rules live in outcomes.effects.validate."""
+def parse_disposition(body: dict[str, Any], tz: str, setter: str = "agent") -> DispositionInput:
+    """Types and formats only; the business rules live in outcomes.effects.validate.
+
+    Shared by the API and the CLI (`dialer codes correct`): a bad value is a clear message.
+    """
     problems = []
     unknown = set(body) - DISPOSITION_KEYS
     if unknown:
         problems.append(f"unknown field(s): {', '.join(sorted(unknown))}")
-    agent_id = body.get("agent_id")
-    if not isinstance(agent_id, int) or isinstance(agent_id, bool):
-        problems.append("agent_id (a number) is required")
     code = body.get("code")
     if not isinstance(code, str) or not code.strip():
         problems.append("code is required (an action code such as PTP)")
@@ -54,23 +74,54 @@ def _parse_disposition(body: dict[str, Any], tz: str) -> tuple[int, DispositionI
     note = body.get("note")
     if note is not None and not isinstance(note, str):
         problems.append("note must be text")
+    new_phone = body.get("new_phone")
+    if new_phone is not None and not isinstance(new_phone, str):
+        problems.append("new_phone must be text (a phone number)")
     if problems:
-        raise ApiError("the disposition was refused", 400, problems)
-    return agent_id, DispositionInput(
+        raise DispositionError(problems)
+    return DispositionInput(
         code=code.strip().upper(),
-        setter="agent",
+        setter=setter,
         promise_amount=amount,
         promise_date=promise_date,
         callback_at=callback_at,
-        note=(note or None),
+        note=(note or "").strip() or None,
+        new_phone=(new_phone or "").strip() or None,
     )
+
+
+def _agent_id(body: dict[str, Any]) -> int:
+    agent_id = body.get("agent_id")
+    if not isinstance(agent_id, int) or isinstance(agent_id, bool):
+        raise ApiError("the disposition was refused", 400, ["agent_id (a number) is required"])
+    return agent_id
+
+
+def _parse(body: dict[str, Any]) -> tuple[int, DispositionInput]:
+    try:
+        given = parse_disposition(body, current_runtime().settings.timezone)
+    except DispositionError as exc:
+        problems = list(exc.problems)
+        if not isinstance(body.get("agent_id"), int) or isinstance(body.get("agent_id"), bool):
+            problems.append("agent_id (a number) is required")
+        raise ApiError("the disposition was refused", 400, problems) from None
+    return _agent_id(body), given
+
+
+def _recorded_json(recorded) -> dict[str, Any]:
+    return {
+        "disposition_id": recorded.disposition_id,
+        "code": recorded.code,
+        "entry_state": recorded.entry_state,
+        "retry_at": recorded.retry_at.isoformat() if recorded.retry_at else None,
+    }
 
 
 @bp.post("/attempts/<int:attempt_id>/disposition")
 def dispose(attempt_id: int):
     """Record the agent's action code; the agent is ready again once the call is over."""
     rt = current_runtime()
-    agent_id, given = _parse_disposition(json_body(), rt.settings.timezone)
+    agent_id, given = _parse(json_body())
     try:
         with rt.db.begin() as s:
             attempt = s.get(CallAttempt, attempt_id)
@@ -89,30 +140,93 @@ def dispose(attempt_id: int):
     followups.after_disposition(rt, recorded)
     # Ready now if the call is over; otherwise as soon as it ends (decided in Redis, atomically).
     presence.disposed(rt.redis, agent_id, attempt_id, rt.now_ts())
-    return jsonify(
-        {
-            "disposition_id": recorded.disposition_id,
-            "code": recorded.code,
-            "entry_state": recorded.entry_state,
-            "retry_at": recorded.retry_at.isoformat() if recorded.retry_at else None,
-        }
-    ), 201
+    return jsonify(_recorded_json(recorded)), 201
+
+
+@bp.put("/attempts/<int:attempt_id>/disposition")
+def correct(attempt_id: int):
+    """The agent who recorded the code corrects it (code and/or fields) within the window."""
+    rt = current_runtime()
+    agent_id, given = _parse(json_body())
+    try:
+        with rt.db.begin() as s:
+            attempt = s.get(CallAttempt, attempt_id)
+            if attempt is None:
+                raise ApiError(f"no call attempt {attempt_id}", 404)
+            recorded = correct_disposition(
+                s,
+                attempt,
+                given,
+                actor="agent",
+                agent_id=agent_id,
+                now=rt.clock.now(),
+                today=followups.local_today(rt),
+                window_minutes=rt.settings.correction_minutes,
+            )
+    except DispositionError as exc:
+        raise ApiError("the correction was refused", 422, exc.problems) from None
+    after_correction(rt.redis, recorded, rt.clock.now())
+    return jsonify(_recorded_json(recorded)), 200
+
+
+@bp.get("/attempts/<int:attempt_id>/audit")
+def audit(attempt_id: int):
+    """Who set or changed the attempt's action code, when, from what to what."""
+    with current_runtime().db.session() as s:
+        if s.get(CallAttempt, attempt_id) is None:
+            raise ApiError(f"no call attempt {attempt_id}", 404)
+        return jsonify({"attempt_id": attempt_id, "changes": audit_trail(s, attempt_id)})
 
 
 @bp.get("/action-codes")
 def action_codes():
+    """The catalogue: codes in use (`?all=1`: the disabled ones too)."""
+    everything = request.args.get("all") in ("1", "true", "yes")
     with current_runtime().db.session() as s:
         catalogue = load_catalogue(s)
     return jsonify(
         [
-            {
-                "code": c.code,
-                "label_vi": c.label_vi,
-                "label_en": c.label_en,
-                "setters": list(c.setters),
-                "requires": list(c.requires),
-            }
+            code_as_dict(c)
             for c in sorted(catalogue.values(), key=lambda c: c.code)
-            if c.active
+            if c.active or everything
         ]
     )
+
+
+@bp.get("/action-codes/<code>")
+def action_code(code: str):
+    with current_runtime().db.session() as s:
+        row = s.get(ActionCode, code.strip().upper())
+        if row is None:
+            raise ApiError(f"unknown action code {code!r}", 404)
+        return jsonify(code_as_dict(row))
+
+
+@bp.put("/action-codes/<code>")
+def put_action_code(code: str):
+    """Create or edit a code: the keys given replace the current values (effects whole)."""
+    rt = current_runtime()
+    body = json_body()
+    try:
+        with rt.db.begin() as s:
+            existed = s.get(ActionCode, code.strip().upper()) is not None
+            row = set_code(s, code, body, rt.clock.now())
+            out = code_as_dict(row)
+    except CatalogueError as exc:
+        raise ApiError(f"action code {code.upper()} was not saved", 422, exc.problems) from None
+    return jsonify(out), 200 if existed else 201
+
+
+@bp.delete("/action-codes/<code>")
+def delete_action_code(code: str):
+    """Delete a code never used; one in use can only be disabled (PUT {"active": false})."""
+    rt = current_runtime()
+    try:
+        with rt.db.begin() as s:
+            delete_code(s, code)
+    except CatalogueError as exc:
+        status = 404 if exc.problems[0].startswith("unknown") else 409
+        raise ApiError(
+            f"action code {code.upper()} was not deleted", status, exc.problems
+        ) from None
+    return "", 204

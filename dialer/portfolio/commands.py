@@ -222,3 +222,53 @@ def set_timezone_command(
         click.echo(f"Account {account_no.strip()}: timezone override cleared (was {was}).")
     else:
         click.echo(f"Account {account_no.strip()}: timezone {after} (was {was}).")
+
+
+@click.group()
+def payments() -> None:
+    """Payments the bank received: import its CSV (POST /api/payments takes them one by one)."""
+
+
+@payments.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def payments_import_command(ctx: click.Context, path: Path, as_json: bool) -> None:
+    """Import payments from the bank's CSV at PATH, matched to accounts by account_no.
+
+    Columns: account_no, amount (whole đồng), paid_on (dd/mm/yyyy or yyyy-mm-dd, not after
+    today), reference (the bank's transaction reference), optional channel and note. A
+    reference already recorded (or earlier in the file) with the same account, amount and
+    date is a duplicate and is skipped; with other content the line is rejected. A line
+    whose account_no is not in the portfolio is counted as unmatched AND listed among the
+    rejected lines (reason "unmatched: ..."), so it can be fixed and imported again. A file
+    missing a required column is refused and nothing is written; otherwise the file is one
+    transaction. --json prints {"imported", "duplicates", "unmatched", "rejected": [{"line",
+    "reason"}]}.
+    """
+    from dialer.outcomes.scheduled import local_today
+    from dialer.portfolio.importer import ImportFileError
+    from dialer.portfolio.payments import import_payments, read_payments
+    from dialer.runtime import get_runtime
+
+    rt = get_runtime()
+    db = _database()
+    try:
+        lines = read_payments(path.read_bytes(), local_today(rt))
+        with db.begin() as session:
+            result = import_payments(session, lines, now=rt.clock.now())
+    except ImportFileError as exc:
+        message = f"{path.name} refused, nothing imported: {exc}"
+        if as_json:
+            _echo_json({"error": message})
+        click.echo(f"Error: {message}", err=True)
+        ctx.exit(2)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    others = len(result.rejected) - result.unmatched
+    click.echo(
+        f"{path.name}: {result.imported} payments imported, {result.duplicates} duplicates "
+        f"skipped, {result.unmatched} unmatched (no such account), {others} lines rejected."
+    )
+    _echo_issues("Not imported", result.rejected)

@@ -31,7 +31,9 @@ class Account(Base):
     currency: Mapped[str] = mapped_column(String(3), default="VND")
     # Overrides the timezone derived from the phone number (compliance local time).
     timezone: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | closed
+    # active | closed | cured (a kept promise paid the overdue amount: the collection cycle
+    # is over until the bank's next file says otherwise). Only active accounts are called.
+    status: Mapped[str] = mapped_column(String(16), default="active")
     # No collection calls before this date (pending promise, says paid, ...).
     suppressed_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -77,6 +79,9 @@ class Payment(Base):
     # The bank's transaction reference: payments are idempotent by it.
     reference: Mapped[str] = mapped_column(String(64), unique=True)
     source: Mapped[str] = mapped_column(String(16), default="api")  # api | csv
+    # Where the money came in (branch, transfer, e-wallet...) and a free note, as given.
+    channel: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

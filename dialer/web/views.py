@@ -8,6 +8,7 @@ from sqlalchemy import select
 from dialer.campaigns import service
 from dialer.campaigns.models import Campaign
 from dialer.http import current_runtime
+from dialer.outcomes import alerts
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -27,4 +28,5 @@ def console():
     with rt.db.session() as s:
         campaigns = s.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(20)).all()
         rows = [service.status(s, rt.redis, c, rt.clock.now()) for c in campaigns]
-    return render_template("console.html", campaigns=rows)
+        open_alerts = alerts.list_alerts(s, open_only=True, tz=rt.settings.timezone)
+    return render_template("console.html", campaigns=rows, alerts=open_alerts)
