@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from dialer.agents import presence
 from dialer.app import create_app
-from dialer.campaigns import followups, service
+from dialer.campaigns import followups, queue, service
 from dialer.campaigns.attempts import claim_entry, start_attempt
 from dialer.campaigns.models import CallAttempt, CampaignEntry, DncNumber
 from dialer.cli import main
@@ -599,3 +599,54 @@ def test_supervisor_correction_and_audit_from_the_cli(cli, db, process_env, monk
         ("supervisor", "CFF"),
     ]
     assert "supervisor" in cli("codes", "audit", attempt_id).output
+
+
+def test_a_callback_asked_for_mid_campaign_is_dialed_first_when_it_falls_due(
+    session, redis_client, settings, codes
+):
+    attempt, agent, entry = _attempt(session)
+    # A far more urgent account, queued in the same campaign.
+    urgent = factories.account(session, dpd=300, overdue=500_000_000)
+    other = CampaignEntry(campaign_id=entry.campaign_id, account_id=urgent.id, score=95.0)
+    session.add(other)
+    session.commit()
+    base = session.get(CampaignEntry, entry.id).score
+    at = NOW + timedelta(hours=2)
+    recorded = record_disposition(
+        session,
+        attempt,
+        DispositionInput("CAB", "agent", callback_at=at),
+        agent_id=agent.id,
+        now=NOW,
+        today=TODAY,
+    )
+    session.commit()
+    followups.after_disposition(_runtime_at_now(settings), recorded)
+    session.expire_all()
+    e = session.get(CampaignEntry, entry.id)
+    assert (e.score_callback, e.score) == (1000.0, base + 1000.0)
+    assert e.score_components["callback"] == 1000.0
+    redis_client.zadd(Keys.dial_queue(entry.campaign_id), {other.id: other.score})
+    assert queue.promote_due(redis_client, entry.campaign_id, at.timestamp()) == 1
+    assert queue.pop_for_dialing(redis_client, entry.campaign_id, 1, at.timestamp()) == [entry.id]
+
+    # The callback call: no answer this time, so NKP; the callback is no longer what
+    # the entry waits for, and its rank is its own again.
+    second = CallAttempt(
+        campaign_id=attempt.campaign_id,
+        entry_id=entry.id,
+        account_id=attempt.account_id,
+        phone_id=attempt.phone_id,
+        call_sid="CA" + "2" * 32,
+        result="no_answer",
+        created_at=at,
+    )
+    session.add(second)
+    session.commit()
+    record_disposition(
+        session, second, DispositionInput("NKP", "system"), agent_id=None, now=at, today=TODAY
+    )
+    session.commit()
+    session.expire_all()
+    e = session.get(CampaignEntry, entry.id)
+    assert (e.score_callback, e.score) == (0.0, base)

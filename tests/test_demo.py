@@ -42,6 +42,12 @@ def test_demo_headless_json(tmp_path):
         "connected_without_call_sid": 0,
         "promises_without_connected_call": 0,
     }
+    # Callbacks by where they stand, referrals by kind (every kind, zeros included).
+    callbacks = summary["callbacks"]
+    assert set(callbacks) == {"scheduled", "due", "later", "done", "cancelled"}
+    assert callbacks["scheduled"] == sum(v for k, v in callbacks.items() if k != "scheduled")
+    assert set(summary["referrals"]) == {"field", "restructuring", "legal", "dispute"}
+    assert all(isinstance(v, int) for v in summary["referrals"].values())
     # The mock carrier, an independent witness, saw every call the dialer recorded.
     assert summary["carrier_calls"] == summary["calls_placed"]
     # Every process was stopped and the embedded Redis shut down.

@@ -35,8 +35,12 @@ def print_summary(s: dict) -> None:
         ("Abandon rate", f"{s['abandon_rate']:.1%}"),
         ("Promises to pay", s["promises"]),
         ("Amount promised", _vnd(s["promised_amount"])),
-        ("Callbacks scheduled", s["callbacks"]),
-        ("Referrals", ", ".join(f"{k} {v}" for k, v in sorted(s["referrals"].items())) or "0"),
+        (
+            "Callbacks scheduled",
+            f"{s['callbacks']['scheduled']} ({s['callbacks']['done']} kept, "
+            f"{s['callbacks']['due']} due, {s['callbacks']['later']} later)",
+        ),
+        ("Referrals", ", ".join(f"{k} {v}" for k, v in s["referrals"].items() if v) or "0"),
     ]
     width = max(len(r[0]) for r in rows)
     for label, value in rows:

@@ -307,28 +307,25 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
     from dialer.campaigns.models import CallAttempt, Campaign
     from dialer.campaigns.service import status
     from dialer.db import Database
-    from dialer.outcomes.models import Callback, Disposition, Promise, Referral
+    from dialer.outcomes.callbacks import due_counts as callback_counts
+    from dialer.outcomes.models import Disposition, Promise
+    from dialer.outcomes.referrals import counts_by_kind as referral_counts
     from dialer.portfolio.models import Account
     from dialer.redis import get_redis
 
     s_settings = load_settings(env)
     db = Database(s_settings)
+    now = Clock.from_settings(s_settings).now()
     with db.session() as s:
-        st = status(
-            s,
-            get_redis(s_settings),
-            s.get_one(Campaign, cid),
-            Clock.from_settings(s_settings).now(),
-        )
+        st = status(s, get_redis(s_settings), s.get_one(Campaign, cid), now)
         promises, promised = s.execute(
             select(func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
         ).one()
         codes = dict(
             s.execute(select(Disposition.code, func.count()).group_by(Disposition.code)).all()
         )
-        referrals = dict(
-            s.execute(select(Referral.kind, func.count()).group_by(Referral.kind)).all()
-        )
+        referrals = referral_counts(s)
+        callbacks = callback_counts(s, now)
         # Consistency: every connected call has an attempt with a SID, every promise a
         # disposition on a connected call.
         connected_without_sid = s.scalar(
@@ -358,7 +355,7 @@ def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any
             "abandon_rate": st["abandon_rate"],
             "promises": promises,
             "promised_amount": int(promised),
-            "callbacks": s.scalar(select(func.count(Callback.id))),
+            "callbacks": callbacks,
             "referrals": referrals,
             "action_codes": codes,
             "entries": st["entries"],

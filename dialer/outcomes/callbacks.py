@@ -166,12 +166,13 @@ def fulfil(session: Session, account_id: int, attempt_id: int, now: datetime) ->
 
 
 def due_counts(session: Session, now: datetime) -> dict[str, int]:
-    """Callbacks scheduled: due now, later, and kept, e.g. for the demo summary."""
+    """Callbacks by where they stand: scheduled (all of them), due now, later, kept (a call
+    reached an agent) and cancelled (by a correction), e.g. for the demo summary."""
     rows = session.execute(select(Callback.state, Callback.due_at)).all()
-    out = {"due": 0, "later": 0, "done": 0}
+    out = {"scheduled": len(rows), "due": 0, "later": 0, "done": 0, "cancelled": 0}
     for state, due_at in rows:
-        if state == "done":
-            out["done"] += 1
+        if state in ("done", "cancelled"):
+            out[state] += 1
         elif due_at <= now:
             out["due"] += 1
         else:

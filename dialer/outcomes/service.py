@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNumber
+from dialer.campaigns.ranking import round3, weights_from
 from dialer.campaigns.service import attempts_per_phone, callable_phones, requeue
 from dialer.outcomes import alerts
 from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, CodeSpec, get_code
@@ -267,6 +268,8 @@ def _apply(
         if fewest < tried.get(phone.id, 0):
             retry_at = None
     entry.not_before = retry_at
+    if entry.state == "queued":
+        _rank_for_callback(entry, campaign, fx.callback_at is not None)
     session.flush()
     return Recorded(
         disposition_id=disposition.id,
@@ -278,6 +281,16 @@ def _apply(
         retry_at=retry_at,
         score=entry.score,
     )
+
+
+def _rank_for_callback(entry: CampaignEntry, campaign: Campaign, callback: bool) -> None:
+    """A callback the borrower asked for is dialed first when its time comes, inside a
+    running campaign too: the entry carries the ranking's callback component until then
+    (and loses it once a later code schedules none)."""
+    boost = weights_from(campaign.ranking).callback if callback else 0.0
+    if boost != entry.score_callback:
+        entry.score = round3(entry.score - entry.score_callback + boost)
+        entry.score_callback = boost
 
 
 def _add_phone(session: Session, account: Account, number: str) -> dict[str, Any]:
