@@ -267,9 +267,12 @@ def test_refused_input_changes_nothing(session, codes, code, fields, setter, mes
             now=NOW,
             today=TODAY,
         )
-    session.rollback()
     assert any(message in p for p in err.value.problems), err.value.problems
+    # Refused before any write: nothing pending, and nothing flushed in this transaction
+    # either (read back before the caller's rollback).
+    assert not (session.new or session.dirty or session.deleted)
     assert _state(session, attempt, entry) == before
+    session.rollback()
 
 
 def test_a_disabled_code_cannot_be_set(session, codes):
@@ -400,8 +403,10 @@ def test_correction_refusals_change_nothing(session, codes):
     for agent_id, minutes, given, message in cases:
         with pytest.raises(DispositionError, match=message):
             _correct(session, attempt, given, agent_id, minutes=minutes)
-        session.rollback()
+        # Refused before anything is undone: nothing pending or flushed in this transaction.
+        assert not (session.new or session.dirty or session.deleted)
         assert _state(session, attempt, entry) == before
+        session.rollback()
     # A promise that is no longer pending cannot be taken back.
     session.scalar(select(Promise)).state = "kept"
     session.commit()
