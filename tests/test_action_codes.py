@@ -313,7 +313,7 @@ def _ptp(agent_id, days=3, amount=3_000_000):
     )
 
 
-def _correct(session, attempt, given, agent_id, *, minutes=10, actor="agent"):
+def _correct(session, attempt, given, agent_id, *, minutes=10, actor="agent", supervisor=None):
     return correct_disposition(
         session,
         attempt,
@@ -323,6 +323,7 @@ def _correct(session, attempt, given, agent_id, *, minutes=10, actor="agent"):
         now=NOW + timedelta(minutes=minutes),
         today=TODAY,
         window_minutes=30,
+        supervisor=supervisor,
     )
 
 
@@ -424,11 +425,24 @@ def test_a_supervisor_corrects_a_system_code(session, codes):
     with pytest.raises(DispositionError, match="only the agent"):
         _correct(session, attempt, DispositionInput("NAB", "agent"), None)
     session.rollback()
-    _correct(session, attempt, DispositionInput("NAB", "agent"), None, actor="supervisor")
+    with pytest.raises(DispositionError, match="needs the supervisor's name"):
+        _correct(session, attempt, DispositionInput("NAB", "agent"), None, actor="supervisor")
+    session.rollback()
+    _correct(
+        session,
+        attempt,
+        DispositionInput("NAB", "agent"),
+        None,
+        actor="supervisor",
+        supervisor="Trần Thị Mai",
+    )
     session.commit()
     assert not session.get(Phone, attempt.phone_id).dialable
-    actors = [a.actor for a in session.scalars(select(DispositionAudit).order_by("id"))]
-    assert actors == ["system", "supervisor"]
+    rows = session.scalars(select(DispositionAudit).order_by("id")).all()
+    assert [(a.actor, a.actor_name) for a in rows] == [
+        ("system", None),
+        ("supervisor", "Trần Thị Mai"),
+    ]
 
 
 # --- the API and the CLI -----------------------------------------------------------------
@@ -593,17 +607,21 @@ def test_supervisor_correction_and_audit_from_the_cli(cli, db, process_env, monk
             s, a, DispositionInput("LEM", "agent"), agent_id=agent_id,
             now=datetime.now(UTC), today=TODAY,
         )  # fmt: skip
-    refused = cli("codes", "correct", attempt_id, "--code", "PTP", "--promise-amount", "5")
+    nobody = cli("codes", "correct", attempt_id, "--code", "CFF")
+    assert nobody.exit_code == 2 and "--by" in nobody.output
+    refused = cli(
+        "codes", "correct", attempt_id, "--code", "PTP", "--promise-amount", "5", "--by", "Mai"
+    )
     assert refused.exit_code == 1 and "PTP requires promise date" in refused.output
-    ok = cli("codes", "correct", attempt_id, "--code", "CFF", "--json")
+    ok = cli("codes", "correct", attempt_id, "--code", "CFF", "--by", "Mai", "--json")
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output) == {"code": "CFF", "entry_state": "done"}
     trail = json.loads(cli("codes", "audit", attempt_id, "--json").output)
     assert [(c["who"], c["after"]["code"]) for c in trail] == [
         (f"agent:{agent_id}", "LEM"),
-        ("supervisor", "CFF"),
+        ("supervisor:Mai", "CFF"),
     ]
-    assert "supervisor" in cli("codes", "audit", attempt_id).output
+    assert "supervisor:Mai" in cli("codes", "audit", attempt_id).output
 
 
 def test_a_callback_asked_for_mid_campaign_is_dialed_first_when_it_falls_due(

@@ -171,10 +171,11 @@ def delete(code: str) -> None:
 @click.option("--callback-at", help="YYYY-MM-DDTHH:MM (local time)")
 @click.option("--note")
 @click.option("--new-phone")
+@click.option("--by", "supervisor", required=True, help="the supervisor's name (audit log)")
 @click.option("--json", "as_json", is_flag=True)
 def correct(attempt_id: int, code: str, promise_amount: int | None, promise_date: str | None,
             callback_at: str | None, note: str | None, new_phone: str | None,
-            as_json: bool) -> None:  # fmt: skip
+            supervisor: str, as_json: bool) -> None:  # fmt: skip
     """A supervisor corrects an attempt's action code within the correction window."""
     from dialer.campaigns import followups
     from dialer.outcomes.service import after_correction, correct_disposition
@@ -204,6 +205,7 @@ def correct(attempt_id: int, code: str, promise_amount: int | None, promise_date
                 now=rt.clock.now(),
                 today=followups.local_today(rt),
                 window_minutes=rt.settings.correction_minutes,
+                supervisor=supervisor,
             )
     except DispositionError as exc:
         raise _fail(exc.problems, "the correction was refused") from None

@@ -76,6 +76,7 @@ class DispositionAudit(Base):
     attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempts.id"), index=True)
     disposition_id: Mapped[int] = mapped_column(ForeignKey("dispositions.id"), index=True)
     actor: Mapped[str] = mapped_column(String(16))  # agent | ivr | system | supervisor
+    actor_name: Mapped[str | None] = mapped_column(String(64))  # the supervisor's name
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # {"code": "PTP", "promise_amount": 3000000, "promise_date": "2026-11-25", ...}

@@ -104,12 +104,14 @@ def _audit(
     agent_id: int | None,
     now: datetime,
     before: dict[str, Any] | None,
+    actor_name: str | None = None,
 ) -> None:
     session.add(
         DispositionAudit(
             attempt_id=disposition.attempt_id,
             disposition_id=disposition.id,
             actor=actor,
+            actor_name=actor_name,
             agent_id=agent_id,
             changed_at=now,
             before=before,
@@ -377,10 +379,12 @@ def correct_disposition(
     now: datetime,
     today: date,
     window_minutes: int,
+    supervisor: str | None = None,
 ) -> Recorded:
     """Replace an attempt's action code (and its fields) within the correction window.
 
-    actor is "agent" (only the agent who recorded it) or "supervisor" (any code). The old
+    actor is "agent" (only the agent who recorded it) or "supervisor" (any code; the
+    supervisor's name goes into the audit log, and one is required). The old
     code's effects are undone and the new one applied in the caller's transaction; raises
     DispositionError (nothing changed) when refused.
     """
@@ -388,6 +392,8 @@ def correct_disposition(
     if disposition is None:
         raise DispositionError([f"attempt {attempt.id} has no action code to correct"])
     problems = []
+    if actor == "supervisor" and not (supervisor or "").strip():
+        problems.append("a supervisor's correction needs the supervisor's name, for the audit log")
     if actor == "agent" and (disposition.set_by != "agent" or disposition.agent_id != agent_id):
         problems.append(
             f"only the agent who recorded attempt {attempt.id}'s code (or a supervisor) "
@@ -428,6 +434,7 @@ def correct_disposition(
         agent_id=agent_id,
         now=now,
         before=before,
+        actor_name=(supervisor or "").strip()[:64] or None if actor == "supervisor" else None,
     )
     session.flush()
     return recorded
@@ -446,6 +453,12 @@ def after_correction(r: redis.Redis, recorded: Recorded, now: datetime) -> None:
         requeue(r, recorded.campaign_id, recorded.entry_id, recorded.score, recorded.retry_at, now)
 
 
+def _who(row: DispositionAudit) -> str:
+    if row.actor == "agent":
+        return f"agent:{row.agent_id}"
+    return f"{row.actor}:{row.actor_name}" if row.actor_name else row.actor
+
+
 def audit_trail(session: Session, attempt_id: int) -> list[dict[str, Any]]:
     """Every change of the attempt's disposition, oldest first."""
     rows = session.scalars(
@@ -456,7 +469,7 @@ def audit_trail(session: Session, attempt_id: int) -> list[dict[str, Any]]:
     return [
         {
             "disposition_id": row.disposition_id,
-            "who": f"agent:{row.agent_id}" if row.actor == "agent" else row.actor,
+            "who": _who(row),
             "agent_id": row.agent_id,
             "when": row.changed_at.isoformat(),
             "before": row.before,

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("attempt_id", sa.Integer(), nullable=False),
         sa.Column("disposition_id", sa.Integer(), nullable=False),
         sa.Column("actor", sa.String(length=16), nullable=False),
+        sa.Column("actor_name", sa.String(length=64), nullable=True),
         sa.Column("agent_id", sa.Integer(), nullable=True),
         sa.Column("changed_at", dialer.db.UTCDateTime(), nullable=False),
         sa.Column("before", sa.JSON(), nullable=True),
