@@ -22,11 +22,13 @@ from dialer.outcomes.catalogue import (
 from dialer.outcomes.effects import DispositionError, DispositionInput
 from dialer.outcomes.models import ActionCode
 from dialer.outcomes.service import (
+    Recorded,
     after_correction,
     audit_trail,
     correct_disposition,
     record_disposition,
 )
+from dialer.runtime import Runtime
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api")
 bp.before_request(require_token)
@@ -117,26 +119,36 @@ def _recorded_json(recorded) -> dict[str, Any]:
     }
 
 
-@bp.post("/attempts/<int:attempt_id>/disposition")
-def dispose(attempt_id: int):
-    """Record the agent's action code; the agent is ready again once the call is over."""
+def _apply_to_attempt(attempt_id: int, refused: str, apply) -> tuple[Runtime, Recorded]:
+    """Run apply(session, attempt, runtime) in one transaction; a refusal is a 422 that
+    names every problem, and nothing is changed."""
     rt = current_runtime()
-    agent_id, given = _parse(json_body())
     try:
         with rt.db.begin() as s:
             attempt = s.get(CallAttempt, attempt_id)
             if attempt is None:
                 raise ApiError(f"no call attempt {attempt_id}", 404)
-            recorded = record_disposition(
-                s,
-                attempt,
-                given,
-                agent_id=agent_id,
-                now=rt.clock.now(),
-                today=followups.local_today(rt),
-            )
+            return rt, apply(s, attempt, rt)
     except DispositionError as exc:
-        raise ApiError("the disposition was refused", 422, exc.problems) from None
+        raise ApiError(refused, 422, exc.problems) from None
+
+
+@bp.post("/attempts/<int:attempt_id>/disposition")
+def dispose(attempt_id: int):
+    """Record the agent's action code; the agent is ready again once the call is over."""
+    agent_id, given = _parse(json_body())
+    rt, recorded = _apply_to_attempt(
+        attempt_id,
+        "the disposition was refused",
+        lambda s, attempt, rt: record_disposition(
+            s,
+            attempt,
+            given,
+            agent_id=agent_id,
+            now=rt.clock.now(),
+            today=followups.local_today(rt),
+        ),
+    )
     followups.after_disposition(rt, recorded)
     # Ready now if the call is over; otherwise as soon as it ends (decided in Redis, atomically).
     presence.disposed(rt.redis, agent_id, attempt_id, rt.now_ts())
@@ -146,25 +158,21 @@ def dispose(attempt_id: int):
 @bp.put("/attempts/<int:attempt_id>/disposition")
 def correct(attempt_id: int):
     """The agent who recorded the code corrects it (code and/or fields) within the window."""
-    rt = current_runtime()
     agent_id, given = _parse(json_body())
-    try:
-        with rt.db.begin() as s:
-            attempt = s.get(CallAttempt, attempt_id)
-            if attempt is None:
-                raise ApiError(f"no call attempt {attempt_id}", 404)
-            recorded = correct_disposition(
-                s,
-                attempt,
-                given,
-                actor="agent",
-                agent_id=agent_id,
-                now=rt.clock.now(),
-                today=followups.local_today(rt),
-                window_minutes=rt.settings.correction_minutes,
-            )
-    except DispositionError as exc:
-        raise ApiError("the correction was refused", 422, exc.problems) from None
+    rt, recorded = _apply_to_attempt(
+        attempt_id,
+        "the correction was refused",
+        lambda s, attempt, rt: correct_disposition(
+            s,
+            attempt,
+            given,
+            actor="agent",
+            agent_id=agent_id,
+            now=rt.clock.now(),
+            today=followups.local_today(rt),
+            window_minutes=rt.settings.correction_minutes,
+        ),
+    )
     after_correction(rt.redis, recorded, rt.clock.now())
     return jsonify(_recorded_json(recorded)), 200
 

@@ -16,6 +16,15 @@ from dialer.db import Database, get_database
 SHOWN_ISSUES = 20  # lines of rejections/warnings printed before "... and N more"
 
 
+def _refuse_file(ctx: click.Context, path: Path, exc: Exception, as_json: bool) -> None:
+    """A file that cannot be read as a whole: say so (also as JSON) and exit 2."""
+    message = f"{path.name} refused, nothing imported: {exc}"
+    if as_json:
+        _echo_json({"error": message})
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(2)
+
+
 @click.group()
 def accounts() -> None:
     """Loan accounts: import the bank's portfolio CSV, show one account, set its timezone."""
@@ -74,11 +83,7 @@ def import_command(ctx: click.Context, path: Path, as_json: bool) -> None:
         with db.begin() as session:
             result = import_accounts(session, portfolio)
     except ImportFileError as exc:
-        message = f"{path.name} refused, nothing imported: {exc}"
-        if as_json:
-            _echo_json({"error": message})
-        click.echo(f"Error: {message}", err=True)
-        ctx.exit(2)
+        _refuse_file(ctx, path, exc, as_json)
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -258,11 +263,7 @@ def payments_import_command(ctx: click.Context, path: Path, as_json: bool) -> No
         with db.begin() as session:
             result = import_payments(session, lines, now=rt.clock.now())
     except ImportFileError as exc:
-        message = f"{path.name} refused, nothing imported: {exc}"
-        if as_json:
-            _echo_json({"error": message})
-        click.echo(f"Error: {message}", err=True)
-        ctx.exit(2)
+        _refuse_file(ctx, path, exc, as_json)
     if as_json:
         _echo_json(result.to_dict())
         return
