@@ -243,3 +243,30 @@ def test_another_campaign_leaves_a_due_callback_to_its_campaign(rt):
     _pop(rt, second_id, second_entry)
     # The callback's agent is not in this campaign: held for them until the fallback.
     assert dial_entry(rt, second_id, second_entry).startswith("skipped: held: waiting for agent")
+
+
+def test_nobody_calls_before_the_time_the_borrower_asked_for():
+    before = DUE - timedelta(hours=3)
+    held = callbacks.not_before_callback(DUE, before)
+    assert (held.action, held.until) == ("hold", DUE)
+    assert callbacks.not_before_callback(None, before) is callbacks.ANYONE
+    assert callbacks.not_before_callback(DUE, DUE) is callbacks.ANYONE
+
+
+def test_a_campaign_holds_an_account_whose_callback_is_later_today(rt):
+    cid, entry_id, _account_id, _owner, _other = _campaign_with_callback(
+        rt,
+        due_minutes_ago=-120,  # asked to be called in two hours
+    )
+    _pop(rt, cid, entry_id)
+    outcome = dial_entry(rt, cid, entry_id)
+    assert outcome.startswith("skipped: held: the borrower asked to be called at")
+    with rt.db.session() as s:
+        entry = s.get(CampaignEntry, entry_id)
+        due = s.scalar(select(Callback.due_at))
+        assert (entry.state, entry.not_before) == ("queued", due)
+        assert (
+            s.scalar(select(func.count(CallAttempt.id)).where(CallAttempt.call_sid.is_not(None)))
+            == 0
+        )
+    assert rt.redis.zscore(Keys.retry(cid), entry_id) == due.timestamp()

@@ -16,6 +16,9 @@ its retry time to it), and a new build ranks an account with a due callback firs
   `callback_owner_minutes` (DIALER_CALLBACK_OWNER_MINUTES, 15) after the due time; from then
   on anyone takes it, like any call.
 
+- before a scheduled callback's time, no campaign calls the account (the borrower asked for
+  that time): the entry is held until it (`not_before_callback`).
+
 `route` is the pure decision; `dial_route` gathers its facts from SQL and Redis. A
 callback is done once a call at or after its time is bridged to an agent
 (`fulfil`, from `attempts.record_bridge`); a dial nobody answered keeps it due.
@@ -84,6 +87,27 @@ def owner_route(owner_campaign_open: bool, now: datetime) -> Route:
     return ANYONE
 
 
+def not_before_callback(next_at: datetime | None, now: datetime) -> Route:
+    """The borrower asked to be called at a time: no campaign calls them before it."""
+    if next_at is None or next_at <= now:
+        return ANYONE
+    return Route("hold", until=next_at, reason=f"the borrower asked to be called at {next_at}")
+
+
+def next_callback_at(session: Session, account_id: int, now: datetime) -> datetime | None:
+    """When the account's next scheduled callback falls due (None: none ahead)."""
+    return session.scalar(
+        select(Callback.due_at)
+        .where(
+            Callback.account_id == account_id,
+            Callback.state == "scheduled",
+            Callback.due_at > now,
+        )
+        .order_by(Callback.due_at)
+        .limit(1)
+    )
+
+
 def due_callback(session: Session, account_id: int, now: datetime) -> Callback | None:
     """The account's earliest callback that is due and not yet kept."""
     return session.scalar(
@@ -136,7 +160,7 @@ def dial_route(
     """The route of a dial of this account by this campaign now (ANYONE: no callback due)."""
     callback = due_callback(session, account_id, now)
     if callback is None:
-        return ANYONE
+        return not_before_callback(next_callback_at(session, account_id, now), now)
     if not _owned_here(session, callback, campaign):
         held = owner_route(_owner_still_dialing(session, callback), now)
         if held.action == "hold":
