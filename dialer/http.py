@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
@@ -35,11 +36,31 @@ def require_token() -> None:
         raise ApiError("missing or wrong API token (Authorization: Bearer ...)", 401)
 
 
+# Control characters no text field may hold (tab, newline and carriage return may): NUL is
+# refused by PostgreSQL outright, the rest only corrupt what a person later reads.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character_at(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if _CONTROL.search(value) else None
+    if isinstance(value, dict | list):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            found = _control_character_at(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    return None
+
+
 def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a clear 400."""
+    """The request's JSON object, or a clear 400 (also for text with control characters)."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError("the request body must be a JSON object (Content-Type: application/json)")
+    where = _control_character_at(data, "")
+    if where:
+        raise ApiError(f"{where} holds a control character (such as NUL); remove it")
     return data
 
 
@@ -66,6 +87,11 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(
             {"error": "this conflicts with a change made at the same moment; reload and try again"}
         ), 409
+
+    @app.errorhandler(DataError)
+    def _bad_value(exc: DataError):
+        # A value the database refuses (out of range, a character it cannot store).
+        return jsonify({"error": "a value in the request cannot be stored; check it"}), 400
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):

@@ -6,9 +6,18 @@ import logging
 import re
 
 # International (+84 90 123 4567), national trunk-prefixed (0901234567) or 84-prefixed numbers.
-_PHONE_RE = re.compile(r"(?<![\w+])(\+\d[\d .\-]{6,}\d|0\d{8,10}|84\d{8,10})(?![\w])")
-# CMND (9 digits) and CCCD (12 digits) national ID numbers.
+_PHONE_RE = re.compile(
+    r"(?<![\w+])(\+\d[\d .\-]{6,}\d|0\d{8,10}|84\d{8,10})(?![\w])"
+    # As people write them in notes (0901 234 567, 090.123.4567, 84 90 123 4567), and not
+    # part of a longer run of groups (an amount: 1.000.000.000.000).
+    r"|(?<![\w+.,\-])(0\d{2,3}[ .\-]\d{3}[ .\-]\d{3,4}|84[ .\-]\d{2,3}[ .\-]\d{3}[ .\-]\d{3,4})"
+    r"(?![\w]|[.,\-]\d)"
+)
+# CMND (9 digits) and CCCD (12 digits) national ID numbers; a CCCD also in four groups of
+# three (nine digits in three groups are left alone: 100 000 000 is an amount of đồng).
 _NATIONAL_ID_RE = re.compile(r"(?<![\w+])(\d{12}|\d{9})(?![\w])")
+# A CCCD in four groups is masked before phone numbers, which its first groups look like.
+_GROUPED_CCCD_RE = re.compile(r"(?<![\w+])(\d{3} \d{3} \d{3} \d{3})(?![\w])")
 
 
 def mask_phone(number: str | None) -> str:
@@ -27,13 +36,14 @@ def mask_national_id(value: str | None) -> str:
     """Keep only the last three characters of a national ID (CMND/CCCD)."""
     if not value:
         return ""
-    value = value.strip()
+    value = value.strip().replace(" ", "")
     return "*" * max(0, len(value) - 3) + value[-3:]
 
 
 def mask_text(text: str) -> str:
     """Mask phone numbers and national ID numbers in free text."""
-    text = _PHONE_RE.sub(lambda m: mask_phone(m.group(1)), text)
+    text = _GROUPED_CCCD_RE.sub(lambda m: mask_national_id(m.group(1)), text)
+    text = _PHONE_RE.sub(lambda m: mask_phone(m.group(1) or m.group(2)), text)
     return _NATIONAL_ID_RE.sub(lambda m: mask_national_id(m.group(1)), text)
 
 

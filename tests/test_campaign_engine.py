@@ -443,6 +443,9 @@ def test_entries_whose_job_died_come_back_once_it_is_surely_gone(
 
     queued = {int(i) for i in redis_client.zrange(Keys.dial_queue(campaign.id), 0, -1)}
     assert queued == {ids["never"], ids["lost"]}
+    # The retry (its job died before its Redis follow-up) waits in the retry set.
+    retry_at = redis_client.zscore(Keys.retry(campaign.id), ids["retrying"])
+    assert retry_at == (now + timedelta(hours=1)).timestamp()
     marked = dict(redis_client.zrange(Keys.dialing(campaign.id), 0, -1, withscores=True))
     assert {int(i) for i in marked} == {ids["working"], ids["calling"]}
     assert all(score == ts for score in marked.values())  # looked at again later

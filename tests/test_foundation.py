@@ -50,6 +50,21 @@ def test_masking_phone_and_national_id():
     assert "0912345678" not in masked and "1500000" in masked
 
 
+@pytest.mark.parametrize(
+    "written",
+    ["0901 234 567", "090.123.4567", "0901-234-567", "84 90 123 4567", "+84 901 234 567"],
+)
+def test_phone_numbers_written_in_groups_are_masked(written):
+    masked = mask_text(f"khách cho số {written} của vợ")
+    assert masked.endswith("567 của vợ") and "234" not in masked and "123" not in masked
+
+
+def test_grouped_cccd_is_masked_and_amounts_are_not():
+    assert mask_text("CCCD 001 234 567 890") == "CCCD *********890"
+    kept = "hứa trả 100.000.000 đồng, 1 000 000 hôm nay, ngày 01-12-2026, 1.000.000.000.000 ₫"
+    assert mask_text(kept) == kept
+
+
 def test_utc_datetimes_round_trip(session):
     created = datetime(2026, 11, 23, 9, 30, tzinfo=timezone(timedelta(hours=7)))
     session.add(

@@ -253,3 +253,20 @@ def test_a_semicolon_file_and_the_human_summary(cli, db, tmp_path):
     assert "0 lines rejected" in out.output
     assert 'line 3: unmatched: no account "X"' in out.output
     assert _count(db) == 1
+
+
+def test_control_characters_in_a_json_body_are_refused_clearly(api):
+    body = {
+        "account_no": "HD001",
+        "amount": 1_000_000,
+        "paid_on": "2026-12-01",
+        "reference": "FT1",
+        "note": "chuyển\x00khoản",
+    }
+    got = api.post("/api/payments", json=body, headers=AUTH)
+    assert got.status_code == 400
+    assert "note holds a control character" in got.get_json()["error"]
+    nested = api.post(
+        "/api/payments", json={**body, "note": None, "x": [{"y": "a\x07"}]}, headers=AUTH
+    )
+    assert nested.status_code == 400 and "x.0.y" in nested.get_json()["error"]

@@ -6,7 +6,7 @@ are returned to the caller to run after commit, because SQL is the truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
@@ -112,7 +112,10 @@ class Lapsed:
 
     back: dict[int, float]  # entry id -> score: into the dial queue again
     keep: list[int]  # still in flight (a job at work, a call open): keep them marked
-    drop: list[int]  # no longer in flight here (in the retry set, wrapping up, done)
+    drop: list[int]  # no longer in flight here (wrapping up, done)
+    # entry id -> (score, not-before): waiting for a retry time, into the retry set (again:
+    # a job that died between its commit and its Redis follow-up never put it there).
+    retry: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def release_unplaced(
@@ -156,6 +159,8 @@ def release_unplaced(
         due = not_before is None or _aware(not_before) <= now
         if (state == "queued" and due) or entry_id in lost:
             out.back[entry_id] = score
+        elif state == "queued":
+            out.retry[entry_id] = (score, _aware(not_before).timestamp())
         elif state == "dialing" and (calling or not called):
             out.keep.append(entry_id)
         else:

@@ -122,11 +122,13 @@ def _prepare(
         return Skip(f"blocked by {phone.rule}")
     # A due callback goes to its campaign and its agent first (outcomes/callbacks.py). A
     # preview agent chose this account themselves: their dial is theirs.
-    route = callbacks.ANYONE
     if agent_id is None and campaign.dial_mode != "ivr":
         route = callbacks.dial_route(
             s, rt.redis, campaign, account.id, now, rt.settings.callback_owner_minutes
         )
+    else:  # no agent to route to, but the borrower's time is theirs in every mode
+        upcoming = callbacks.next_callback_at(s, account.id, now)
+        route = callbacks.not_before_callback(upcoming, now)
     if route.action == "hold":
         entry.state, entry.not_before = "queued", route.until
         return Skip(f"held: {route.reason}", True, route.until, entry.score)

@@ -91,7 +91,9 @@ def _return_stale(rt: Runtime, campaign_id: int, now: float) -> None:
         lapsed = attempts.release_unplaced(
             s, campaign_id, stale, rt.clock.now(), job_lifetime(rt.clock)
         )
-    queue.settle_stale(rt.redis, campaign_id, lapsed.back, lapsed.keep, lapsed.drop, now)
+    queue.settle_stale(
+        rt.redis, campaign_id, lapsed.back, lapsed.keep, lapsed.drop, now, lapsed.retry
+    )
     if lapsed.back:
         log.warning(
             "campaign %s: %d entries came back from dead workers", campaign_id, len(lapsed.back)

@@ -124,14 +124,19 @@ def settle_stale(
     keep: Iterable[int],
     drop: Iterable[int],
     now: float,
+    retry: Mapping[int, tuple[float, float]] | None = None,
 ) -> None:
     """After SQL said what became of stale entries: `back` into the queue, `keep` marked
-    afresh (looked at again later), `drop` no longer in flight."""
-    keep = list(keep)
+    afresh (looked at again later), `drop` no longer in flight, `retry` (score, not-before)
+    into the retry set."""
+    keep, retry = list(keep), dict(retry or {})
     with r.pipeline() as pipe:
         if back:
             pipe.zadd(Keys.dial_queue(campaign_id), dict(back))
-        gone = [*back, *drop]
+        if retry:
+            pipe.zadd(Keys.retry(campaign_id), {i: at for i, (_, at) in retry.items()})
+            pipe.hset(Keys.retry_scores(campaign_id), mapping={i: s for i, (s, _) in retry.items()})
+        gone = [*back, *drop, *retry]
         if gone:
             pipe.zrem(Keys.dialing(campaign_id), *gone)
         if keep:

@@ -59,8 +59,11 @@ def evaluate_day(day: str) -> str:
     if when > today:  # RQ's scheduler runs on the wall clock: never settle a day early
         schedule_day(rt, when)
         return f"not evaluated: {day} is after today ({today})"
+    # A late job (a worker down overnight) evaluates as of today: that covers its own day,
+    # and today's evaluation is not skipped (a promise breaks only once its last day is over).
+    when = max(when, today)
     result = run_evaluation(rt, when)
-    schedule_day(rt, max(when, today) + timedelta(days=1))
+    schedule_day(rt, when + timedelta(days=1))
     return f"{result.kept} kept, {result.broken} broken, {result.pending} pending"
 
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dialer.campaigns.compliance import get_profile
@@ -334,12 +334,24 @@ def _undo(session: Session, disposition: Disposition, attempt: CallAttempt, toda
     """
     applied = disposition.applied or {}
     account = session.get_one(Account, disposition.account_id)
-    if "promise_id" in applied:
-        session.get_one(Promise, applied["promise_id"]).state = "cancelled"
-    if "callback_id" in applied:
-        session.get_one(Callback, applied["callback_id"]).state = "cancelled"
-    if "referral_id" in applied:
-        session.get_one(Referral, applied["referral_id"]).state = "withdrawn"
+    # Conditional: only what is still as the code left it (a promise the evaluation just
+    # kept, a referral just accepted, is not taken back behind its new owner's back).
+    for model, key, was, to in (
+        (Promise, "promise_id", "pending", "cancelled"),
+        (Callback, "callback_id", "scheduled", "cancelled"),
+        (Referral, "referral_id", "open", "withdrawn"),
+    ):
+        if key in applied:
+            changed = session.execute(
+                update(model)
+                .where(model.id == applied[key], model.state == was)
+                .values(state=to)
+                .execution_options(synchronize_session="fetch")
+            )
+            if changed.rowcount != 1:
+                raise DispositionError(
+                    [f"the {model.__tablename__[:-1]} it created is no longer {was}"]
+                )
     phone = session.get_one(Phone, attempt.phone_id)
     if "retired_phone_id" in applied and phone.reason == f"retired:{disposition.code}":
         phone.dialable, phone.reason = True, applied.get("phone_reason_before")
@@ -388,9 +400,14 @@ def correct_disposition(
     code's effects are undone and the new one applied in the caller's transaction; raises
     DispositionError (nothing changed) when refused.
     """
-    disposition = session.scalar(select(Disposition).where(Disposition.attempt_id == attempt.id))
+    # Locked for the transaction: two corrections at once (a double click, a client retry)
+    # are applied one after the other, the second seeing what the first did.
+    disposition = session.scalar(
+        select(Disposition).where(Disposition.attempt_id == attempt.id).with_for_update()
+    )
     if disposition is None:
         raise DispositionError([f"attempt {attempt.id} has no action code to correct"])
+    session.refresh(disposition)  # SQLite has no row locks: re-read inside the transaction
     problems = []
     if actor == "supervisor" and not (supervisor or "").strip():
         problems.append("a supervisor's correction needs the supervisor's name, for the audit log")
