@@ -46,6 +46,12 @@ class Clock:
         """Simulated now, timezone-aware UTC."""
         return datetime.fromtimestamp(self.time(), UTC)
 
+    def wall_datetime(self, at: datetime) -> datetime:
+        """When the wall clock will show simulated moment `at` (RQ's scheduler runs on the
+        wall clock; ours may be simulated). Aware UTC."""
+        real = time.time() + self.real_seconds(at.timestamp() - self.time())
+        return datetime.fromtimestamp(real, UTC)
+
     def real_seconds(self, sim_seconds: float) -> float:
         """How long sim_seconds of simulated time take on the wall clock."""
         return max(0.0, sim_seconds) / self.speed

@@ -9,8 +9,6 @@ Phone numbers leave here masked (dialer.privacy).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -34,6 +32,7 @@ from dialer.campaigns.ranking import (
 )
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone, mask_text
+from dialer.spreadsheet import excel_csv
 
 ENTRY_STATES = ("queued", "dialing", "done")
 DEFAULT_LIMIT = 20
@@ -343,13 +342,6 @@ def blocked_report(
     }
 
 
-def _csv_cell(value: object) -> object:
-    """Text from the bank's files that Excel would run as a formula gets a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def blocked_csv(
     session: Session,
     campaign_id: int,
@@ -362,17 +354,7 @@ def blocked_csv(
     """Every matching blocked dial as CSV text, streamed in chunks: a UTF-8 byte order mark
     first (Excel then reads Vietnamese names right), a header, newest rows first."""
     query = _blocked_rows(campaign_id, rule, since).execution_options(yield_per=chunk_rows)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(CSV_COLUMNS)
-    for n, row in enumerate(session.execute(query), start=1):
-        item = blocked_dict(row, tz)
-        for key in ("account_no", "customer_name", "detail"):
-            item[key] = _csv_cell(item[key])
-        writer.writerow([item[c] for c in CSV_COLUMNS])
-        if n % chunk_rows == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    rows = (blocked_dict(row, tz) for row in session.execute(query))
+    yield from excel_csv(
+        CSV_COLUMNS, rows, guard=("account_no", "customer_name", "detail"), chunk_rows=chunk_rows
+    )

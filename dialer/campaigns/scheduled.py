@@ -8,7 +8,6 @@ scheduled jobs have fixed ids, so scheduling twice leaves one job.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -39,16 +38,10 @@ def stop_at_window_end(campaign_id: int) -> str:
     return "stopped"
 
 
-def _real_datetime(rt: Runtime, at: datetime) -> datetime:
-    """RQ's scheduler runs on the wall clock; the system's clock may be simulated."""
-    real = time.time() + rt.clock.real_seconds(at.timestamp() - rt.clock.time())
-    return datetime.fromtimestamp(real, ZoneInfo("UTC"))
-
-
 def _enqueue_at(rt: Runtime, at: datetime, job_id: str, func, *args: object) -> None:
     queue: Queue = rt.queue
     queue.enqueue_at(
-        _real_datetime(rt, at), func, *args, job_id=job_id, description=job_id, result_ttl=86400
+        rt.clock.wall_datetime(at), func, *args, job_id=job_id, description=job_id, result_ttl=86400
     )
 
 

@@ -18,8 +18,6 @@ Effects in SQL (`evaluate_promises`):
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -36,6 +34,7 @@ from dialer.agents.models import Agent
 from dialer.outcomes.models import ActionCode, Disposition, Promise
 from dialer.portfolio.models import Account, Payment, Phone
 from dialer.privacy import mask_phone
+from dialer.spreadsheet import excel_csv
 
 # --- the rule (pure) ---------------------------------------------------------------------
 
@@ -342,23 +341,7 @@ def schedule_summary(rows: list[ScheduleRow], on: date) -> dict[str, Any]:
     }
 
 
-def _csv_cell(value: object) -> object:
-    """Text Excel would run as a formula gets a leading quote (as campaigns/reports.py)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def schedule_csv(rows: list[ScheduleRow]) -> Iterator[str]:
     """The schedule as CSV text: a UTF-8 byte order mark first (Excel reads Vietnamese
     names right), a header, one line per payment due."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(SCHEDULE_COLUMNS)
-    for row in rows:
-        item = row.to_dict()
-        writer.writerow(
-            [_csv_cell(item[c]) if item[c] is not None else "" for c in SCHEDULE_COLUMNS]
-        )
-    yield buffer.getvalue()
+    yield from excel_csv(SCHEDULE_COLUMNS, (row.to_dict() for row in rows), guard=SCHEDULE_COLUMNS)

@@ -20,8 +20,6 @@ message that says what is allowed.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +33,7 @@ from dialer.agents.models import Agent
 from dialer.outcomes.catalogue import REFERRAL_KINDS
 from dialer.outcomes.models import Referral
 from dialer.portfolio.models import Account
+from dialer.spreadsheet import excel_csv
 
 # "withdrawn": the referring code was corrected away (outcomes.service); final, like closed.
 STATES = ("open", "accepted", "returned", "closed", "withdrawn")
@@ -224,13 +223,6 @@ _TEXT_COLUMNS = (
 )
 
 
-def _csv_cell(value: Any) -> Any:
-    """A cell a spreadsheet would run as a formula (= + - @) is quoted as text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def worklist_csv(
     session: Session, *, kind: str | None = None, state: str | None = None, tz: str
 ) -> Iterator[str]:
@@ -239,18 +231,6 @@ def worklist_csv(
     problems = check_filters(kind, state)
     if problems:
         raise ReferralError("; ".join(problems))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(CSV_COLUMNS)
     query = _rows(kind, state).execution_options(yield_per=500)
-    for n, row in enumerate(session.execute(query), start=1):
-        item = _as_dict(row, tz)
-        for key in _TEXT_COLUMNS:
-            item[key] = _csv_cell(item[key])
-        writer.writerow([item[c] for c in CSV_COLUMNS])
-        if n % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    rows = (_as_dict(row, tz) for row in session.execute(query))
+    yield from excel_csv(CSV_COLUMNS, rows, guard=_TEXT_COLUMNS)

@@ -10,10 +10,10 @@ Evaluating today also settles whatever a missed day would have: no day needs rep
 from __future__ import annotations
 
 import logging
-import time as wall
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dialer.campaigns.followups import local_today
 from dialer.outcomes.promises import Evaluation, KeptRule, evaluate_promises
 from dialer.runtime import Runtime, get_runtime
 
@@ -26,10 +26,6 @@ def job_id(day: date) -> str:
 
 def kept_rule(rt: Runtime) -> KeptRule:
     return KeptRule(rt.settings.promise_kept_share, rt.settings.promise_grace_days)
-
-
-def local_today(rt: Runtime) -> date:
-    return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
 
 
 def run_evaluation(rt: Runtime, day: date) -> Evaluation:
@@ -74,17 +70,11 @@ def evaluation_time(rt: Runtime, day: date) -> datetime:
     return local.astimezone(UTC)
 
 
-def _real_datetime(rt: Runtime, at: datetime) -> datetime:
-    """RQ's scheduler runs on the wall clock; the system's clock may be simulated."""
-    real = wall.time() + rt.clock.real_seconds(at.timestamp() - rt.clock.time())
-    return datetime.fromtimestamp(real, UTC)
-
-
 def schedule_day(rt: Runtime, day: date, at: datetime | None = None) -> datetime:
     """Put the evaluation of `day` in RQ's scheduler (at its time, or `at`); idempotent."""
     at = at or evaluation_time(rt, day)
     rt.queue.enqueue_at(
-        _real_datetime(rt, at),
+        rt.clock.wall_datetime(at),
         evaluate_day,
         day.isoformat(),
         job_id=job_id(day),

@@ -234,7 +234,9 @@ def parse_dpd(text: str) -> int:
     return value
 
 
-def _decode(data: bytes) -> str:
+def decode_csv(data: bytes) -> str:
+    """A CSV file's bytes as text (UTF-8, with or without Excel's BOM), or a clear
+    ImportFileError naming the line of the first unreadable byte."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -246,11 +248,13 @@ def _decode(data: bytes) -> str:
     return text
 
 
-def _header_key(name: str) -> str:
+def header_key(name: str) -> str:
+    """A header cell as a column key: 'Account No' and 'account-no' read as account_no."""
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
-def _delimiter(first_line: str) -> str:
+def detect_delimiter(first_line: str) -> str:
+    """The delimiter the header line uses (comma, semicolon or tab)."""
     # Spreadsheets set to Vietnamese locale export with ";" (the comma is the decimal mark).
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
@@ -275,7 +279,7 @@ class PortfolioFile:
         self.region = region
         self._text = text
         first_line_end = text.find("\n")
-        self._delimiter = _delimiter(text if first_line_end < 0 else text[:first_line_end])
+        self._delimiter = detect_delimiter(text if first_line_end < 0 else text[:first_line_end])
         reader = self._reader()
         header: list[str] = []
         try:
@@ -286,7 +290,7 @@ class PortfolioFile:
         except csv.Error as exc:
             raise ImportFileError(f"the header line cannot be read as CSV ({exc})") from None
         self._header_line = reader.line_num
-        keys = [_header_key(name) for name in header]
+        keys = [header_key(name) for name in header]
         duplicated = sorted({k for k in keys if k and keys.count(k) > 1})
         if duplicated:
             raise ImportFileError(f"column(s) appear more than once: {', '.join(duplicated)}")
@@ -327,7 +331,7 @@ def open_portfolio(source: bytes | str | BinaryIO | TextIO, region: str = "VN") 
     """Decode and check a portfolio file; raises ImportFileError when it is refused."""
     if not isinstance(source, bytes | str):
         source = source.read()
-    text = _decode(source) if isinstance(source, bytes) else source
+    text = decode_csv(source) if isinstance(source, bytes) else source
     return PortfolioFile(text, region)
 
 

@@ -25,7 +25,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dialer.portfolio.importer import MAX_AMOUNT, ImportFileError, parse_amount, parse_date
+from dialer.portfolio.importer import (
+    MAX_AMOUNT,
+    ImportFileError,
+    decode_csv,
+    detect_delimiter,
+    header_key,
+    parse_amount,
+    parse_date,
+)
 from dialer.portfolio.models import Account, Payment
 from dialer.privacy import mask_text
 
@@ -228,10 +236,6 @@ class PaymentLine:
     payment: PaymentInput
 
 
-def _header_key(name: str) -> str:
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
 def _show(value: str, limit: int = 40) -> str:
     value = mask_text(value)
     return f'"{value[: limit - 1]}…"' if len(value) > limit else f'"{value}"'
@@ -243,21 +247,12 @@ def read_payments(data: bytes, today: date) -> Iterator[PaymentLine | RejectedLi
     Raises ImportFileError (before yielding anything) when the file cannot be read as a
     payment file: not UTF-8, empty, a required column missing or repeated.
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ImportFileError(
-            f"the file is not UTF-8 text (unreadable byte on line {line}); save it from the "
-            'spreadsheet as "CSV UTF-8" and import it again'
-        ) from None
+    text = decode_csv(data)
     if "\x00" in text:
         raise ImportFileError("the file contains NUL bytes: it is not a text CSV")
     if not text.strip():
         raise ImportFileError("the file is empty")
-    first = text.split("\n", 1)[0]
-    counts = {d: first.count(d) for d in (",", ";", "\t")}
-    delimiter = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+    delimiter = detect_delimiter(text.split("\n", 1)[0])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         records = list(reader)
@@ -269,7 +264,7 @@ def read_payments(data: bytes, today: date) -> Iterator[PaymentLine | RejectedLi
     header_at = next((i for i, r in enumerate(records) if any(c.strip() for c in r)), None)
     if header_at is None:
         raise ImportFileError("the file is empty")
-    keys = [_header_key(h) for h in records[header_at]]
+    keys = [header_key(h) for h in records[header_at]]
     repeated = sorted({k for k in keys if k and keys.count(k) > 1})
     if repeated:
         raise ImportFileError(f"column(s) appear more than once: {', '.join(repeated)}")
