@@ -72,3 +72,8 @@ def local_day_start(now: datetime, tz: str) -> datetime:
     """Midnight of `now`'s local day in tz, as an aware UTC datetime."""
     local = now.astimezone(ZoneInfo(tz))
     return datetime.combine(local.date(), dtime(0), ZoneInfo(tz)).astimezone(UTC)
+
+
+def local_iso(moment: datetime | None, tz: str) -> str | None:
+    """An aware moment as local time in `tz`, to the second, for people and the API."""
+    return moment.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds") if moment else None

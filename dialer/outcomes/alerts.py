@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import requests
 from rq import Retry
@@ -24,6 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
+from dialer.clock import local_iso
 from dialer.outcomes.models import Alert, Disposition
 from dialer.portfolio.models import Account
 from dialer.privacy import mask_text
@@ -76,10 +76,6 @@ def raise_alert(session: Session, disposition: Disposition, *, label: str, now: 
     return alert
 
 
-def _local(moment: datetime | None, tz: str) -> str | None:
-    return moment.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds") if moment else None
-
-
 def _rows(open_only: bool):
     query = (
         select(Alert, Account.account_no, Account.customer_name, Agent.username, Agent.name)
@@ -107,8 +103,8 @@ def _as_dict(row: Any, tz: str) -> dict[str, Any]:
         "agent_name": agent_name,
         "team": alert.team,
         "note": mask_text(alert.note) if alert.note else None,
-        "created_at": _local(alert.created_at, tz),
-        "acknowledged_at": _local(alert.acknowledged_at, tz),
+        "created_at": local_iso(alert.created_at, tz),
+        "acknowledged_at": local_iso(alert.acknowledged_at, tz),
         "acknowledged_by": alert.acknowledged_by,
         "webhook": alert.webhook_state,
     }
@@ -155,7 +151,7 @@ def payload(alert: Alert, account_no: str, customer_name: str | None, tz: str) -
         "agent_id": alert.agent_id,
         "team": alert.team,
         "note": mask_text(alert.note) if alert.note else None,
-        "created_at": _local(alert.created_at, tz),
+        "created_at": local_iso(alert.created_at, tz),
     }
 
 

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
+from dialer.clock import local_iso
 from dialer.outcomes.catalogue import REFERRAL_KINDS
 from dialer.outcomes.models import Referral
 from dialer.portfolio.models import Account
@@ -116,10 +116,6 @@ def _rows(kind: str | None, state: str | None) -> Select[Any]:
     return query
 
 
-def _local(moment: datetime | None, tz: str) -> str | None:
-    return moment.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds") if moment else None
-
-
 def _as_dict(row: Any, tz: str) -> dict[str, Any]:
     referral, account_no, customer_name, username, agent_name = row
     return {
@@ -132,10 +128,10 @@ def _as_dict(row: Any, tz: str) -> dict[str, Any]:
         "reason": referral.reason,
         "referred_by": username,
         "referred_by_name": agent_name,
-        "created_at": _local(referral.created_at, tz),
-        "accepted_at": _local(referral.accepted_at, tz),
-        "returned_at": _local(referral.returned_at, tz),
-        "closed_at": _local(referral.closed_at, tz),
+        "created_at": local_iso(referral.created_at, tz),
+        "accepted_at": local_iso(referral.accepted_at, tz),
+        "returned_at": local_iso(referral.returned_at, tz),
+        "closed_at": local_iso(referral.closed_at, tz),
         "handled_by": referral.handled_by,
         "handler_note": referral.handler_note,
     }
