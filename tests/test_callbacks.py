@@ -13,6 +13,7 @@ from dialer.agents import presence
 from dialer.campaigns import attempts, queue, service
 from dialer.campaigns.jobs import dial_entry
 from dialer.campaigns.models import CallAttempt, CampaignEntry
+from dialer.clock import Clock
 from dialer.outcomes import callbacks
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import Callback, Disposition
@@ -74,11 +75,20 @@ def test_another_campaign_waits_while_the_owner_can_still_dial():
 
 @pytest.fixture
 def rt(settings, db, redis_client, mock):
+    """On a clock at 10:00 of a working day in Vietnam (Tuesday 1 December 2026), inside
+    every calling window, so that no test depends on the hour it runs."""
     seed = db.session()
     with seed.begin():
         seed_default_codes(seed)
     seed.close()
-    return Runtime(settings.with_overrides(twilio_api_base=mock.base_url))
+    clock = Clock.started_now(1.0, sim_start=datetime(2026, 12, 1, 3, 0, tzinfo=UTC))
+    return Runtime(
+        settings.with_overrides(
+            twilio_api_base=mock.base_url,
+            clock_real_origin=clock.real_origin,
+            clock_sim_origin=clock.sim_origin,
+        )
+    )
 
 
 def _login(r, agent_id: int, campaign_id: int, state: str = "ready") -> None:
