@@ -10,6 +10,7 @@ from dialer.campaigns.models import (
 )
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
 from dialer.portfolio.models import Account, Payment, Phone
+from dialer.scripts.models import CallScript
 
 __all__ = [
     "Account",
@@ -17,6 +18,7 @@ __all__ = [
     "Agent",
     "BlockedDial",
     "CallAttempt",
+    "CallScript",
     "Callback",
     "Campaign",
     "CampaignEntry",
