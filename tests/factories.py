@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from itertools import count
 
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
+from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
+from dialer.outcomes.catalogue import seed_default_codes
+from dialer.outcomes.models import ActionCode, Disposition, Promise
 from dialer.portfolio.models import Account, Phone
 
 _seq = count(1)
@@ -55,3 +59,50 @@ def agent(session: Session, username: str | None = None) -> Agent:
     session.add(a)
     session.flush()
     return a
+
+
+def campaign(session: Session, *, name: str | None = None, **fields: object) -> Campaign:
+    """A campaign row as it stands (draft unless `state` says otherwise), settings as given."""
+    n = next(_seq)
+    c = Campaign(name=name or f"Campaign {n}", **fields)
+    session.add(c)
+    session.flush()
+    return c
+
+
+def promise(
+    session: Session,
+    acc: Account,
+    *,
+    amount: int = 3_000_000,
+    due_date: date = date(2026, 12, 5),
+    state: str = "pending",
+    created_at: datetime | None = None,
+) -> Promise:
+    """A promise row with the call attempt and PTP disposition it hangs on (no effects run:
+    for tests that only read promises; test_promises.py makes them the real way)."""
+    if session.get(ActionCode, "PTP") is None:
+        seed_default_codes(session)
+    c = campaign(session)
+    entry = CampaignEntry(campaign_id=c.id, account_id=acc.id, score=0.0)
+    session.add(entry)
+    session.flush()
+    attempt = CallAttempt(
+        campaign_id=c.id, entry_id=entry.id, account_id=acc.id, phone_id=acc.phones[0].id
+    )
+    session.add(attempt)
+    session.flush()
+    disposition = Disposition(attempt_id=attempt.id, account_id=acc.id, code="PTP", set_by="agent")
+    session.add(disposition)
+    session.flush()
+    p = Promise(
+        account_id=acc.id,
+        disposition_id=disposition.id,
+        amount=amount,
+        due_date=due_date,
+        state=state,
+        created_at=created_at or datetime.now(UTC),
+    )
+    session.add(p)
+    session.flush()
+    return p
