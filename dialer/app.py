@@ -27,10 +27,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from dialer.http import register_error_handlers
     from dialer.outcomes.views import bp as outcomes_bp
     from dialer.portfolio.views import bp as payments_bp
+    from dialer.scripts.views import bp as scripts_bp
     from dialer.web.views import bp as web_bp
     from dialer.webhooks.views import bp as webhooks_bp
 
-    for bp in (webhooks_bp, agents_bp, campaigns_bp, outcomes_bp, payments_bp, web_bp):
+    for bp in (webhooks_bp, agents_bp, campaigns_bp, outcomes_bp, payments_bp, scripts_bp, web_bp):
         app.register_blueprint(bp)
     from dialer.outcomes.worklist_views import bp as worklists_bp  # referrals, alerts
 

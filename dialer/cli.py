@@ -108,6 +108,7 @@ def _register() -> None:
     from dialer.outcomes.admin_commands import codes
     from dialer.outcomes.commands import promises
     from dialer.portfolio.commands import accounts, payments
+    from dialer.scripts.commands import scripts
     from dialer.telephony.mock.commands import mock_carrier
 
     for command in (
@@ -115,6 +116,7 @@ def _register() -> None:
         payments,
         promises,
         codes,
+        scripts,
         agent,
         campaign,
         pacer,
