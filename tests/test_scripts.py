@@ -283,6 +283,20 @@ def test_rendering_refuses_what_it_cannot_say(session):
         render_prompt(ivr, name="promise_confirmed", context=vi, language="vi")
 
 
+def test_an_inbound_caller_before_the_account_is_known(session):
+    ivr = service.load_or_raise(session, name=DEFAULT_IVR_SCRIPT)
+    ctx = service.general_context(company=COMPANY, callback_number=HOTLINE, language="en")
+    welcome = render_prompt(ivr, name="inbound_welcome", context=ctx, language="en")
+    assert welcome.text.startswith(f"Thank you for calling {COMPANY}.")
+    for name in PROMPTS:  # every general prompt renders without an account
+        if PROMPTS[name].restricted:
+            assert render_prompt(ivr, name=name, context=ctx, language="en").text
+    with pytest.raises(ScriptError, match="'account_no' is undefined"):
+        render_prompt(ivr, name="inbound_account", context=ctx, language="en")
+    with pytest.raises(ScriptError, match="unknown language 'de'"):
+        service.general_context(company=COMPANY, callback_number=HOTLINE, language="de")
+
+
 def test_twiml_escapes_what_the_templates_leave_alone(session):
     acc = factories.account(session, customer_name="Lý <Thị> & Hà")
     ivr = service.load_or_raise(session, name=DEFAULT_IVR_SCRIPT)
@@ -324,6 +338,7 @@ LONG = "Xin chào " * 150
         ("name: a\n  b: [1\n", "YAML syntax error at line 2, column 4"),
         ("name: ab\nname: cd\n", "'name' is given twice"),
         ("- a list\n", "a script must be a YAML mapping"),
+        ("name: ab\nx: &a {b: 1}\ny: *a\n", "line 2: anchors and aliases (&name, *name) are not"),
         (_doc(colour="red"), "colour (line 12): unknown key 'colour'"),
         (_doc(name="Bad_Name"), "name (line 1): must be 2-64 characters"),
         (_doc(payment_channels=None), "payment_channels is missing"),

@@ -312,7 +312,10 @@ def _compile_template(
         problems.add(place.path, "must be a text (not empty)")
         return None
     if len(raw) > 4 * place.max_chars:
-        problems.add(place.path, f"is too long: {len(raw)} characters (at most {place.max_chars})")
+        problems.add(
+            place.path,
+            f"is too long: {len(raw)} characters of template (at most {4 * place.max_chars})",
+        )
         return None
     try:
         ast = ENV.parse(raw)
@@ -464,6 +467,16 @@ def _parse(text: Any) -> tuple[dict[str, Any] | None, _Problems]:
         problems.add("", f"the script is too long: at most {MAX_SOURCE_CHARS} characters")
         return None, problems
     try:
+        # No anchors or aliases: a script needs none, and nested aliases would let a small
+        # document stand for an enormous (or endless) one.
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                problems.add(
+                    "",
+                    f"line {event.start_mark.line + 1}: anchors and aliases (&name, *name) "
+                    "are not allowed in a script; write each text out",
+                )
+                return None, problems
         data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader: plain data only
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -20,6 +20,7 @@ from dialer.clock import local_iso
 from dialer.db import utcnow
 from dialer.outcomes.models import Promise
 from dialer.portfolio.models import Account
+from dialer.scripts import variables
 from dialer.scripts.document import (
     DEFAULT_AGENT_SCRIPT,
     DEFAULT_IVR_SCRIPT,
@@ -36,14 +37,7 @@ from dialer.scripts.document import (
 )
 from dialer.scripts.models import CallScript
 from dialer.scripts.render import Prompt, render_prompt, render_talk_track
-from dialer.scripts.variables import (
-    LANGUAGES,
-    PROMPTS,
-    AccountValues,
-    Language,
-    context_from,
-    general_context,
-)
+from dialer.scripts.variables import LANGUAGES, PROMPTS, AccountValues, Language, context_from
 
 __all__ = [
     "DEFAULT_AGENT_SCRIPT",
@@ -307,6 +301,28 @@ def _text(value: Any, what: str, problems: list[str], *, required: bool) -> None
         problems.append(f"{what} must be a text of 1 to 200 characters")
 
 
+def _call_problems(language: Any, company: Any, callback_number: Any) -> list[str]:
+    problems: list[str] = []
+    if language not in LANGUAGES:
+        problems.append(f"unknown language {language!r}: vi or en")
+    _text(company, "company", problems, required=True)
+    _text(callback_number, "callback_number", problems, required=True)
+    return problems
+
+
+def general_context(
+    *, company: str, callback_number: str, language: Language = "vi"
+) -> dict[str, Any]:
+    """The context of a call whose account is not known (yet): an inbound caller before the
+    contract number is keyed in. Enough for the general prompts (docs/scripts.md)."""
+    problems = _call_problems(language, company, callback_number)
+    if problems:
+        raise ScriptError(problems)
+    return variables.general_context(
+        company=company.strip(), callback_number=callback_number.strip(), language=language
+    )
+
+
 def account_context(
     session: Session,
     *,
@@ -325,11 +341,7 @@ def account_context(
     `company` and `callback_number` come from the campaign's settings. The step values
     (promise_*, callback_time) are given by the IVR step that needs them. callback_time is
     said in the account's own zone when it has one, else in `timezone` (the centre's)."""
-    problems: list[str] = []
-    if language not in LANGUAGES:
-        problems.append(f"unknown language {language!r}: vi or en")
-    _text(company, "company", problems, required=True)
-    _text(callback_number, "callback_number", problems, required=True)
+    problems = _call_problems(language, company, callback_number)
     _text(agent_name, "agent_name", problems, required=False)
     if promise_amount is not None and (
         not isinstance(promise_amount, int)
@@ -392,8 +404,9 @@ def preview(
 ) -> dict[str, Any]:
     """The talk track and every prompt rendered for an account (`scripts render`, the API).
 
-    The IVR step values are examples: the overdue amount promised for today, a call back
-    tomorrow at 10:00. Prompts the script leaves out say "from" the shipped default."""
+    The IVR step values are examples: the overdue amount (or 1,000,000 ₫ when nothing is
+    overdue) promised for today, a call back tomorrow at 10:00. Each prompt says which
+    script it came from (the shipped default for those the script leaves out)."""
     context = account_context(
         session,
         account=account,
@@ -401,7 +414,7 @@ def preview(
         callback_number=callback_number,
         agent_name=agent_name,
         language=language,
-        promise_amount=account.overdue_amount or None,
+        promise_amount=max(account.overdue_amount, 0) or 1_000_000,
         promise_date=today,
         callback_time=datetime.combine(today + timedelta(days=1), time(10), ZoneInfo(timezone)),
         timezone=timezone,
