@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from itertools import count
 
+import yaml
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
@@ -106,3 +107,28 @@ def promise(
     session.add(p)
     session.flush()
     return p
+
+
+def script_source(name: str = "thu-nghiem", **parts: object) -> str:
+    """A small valid call script as YAML; keyword arguments replace (or, as None, remove)
+    its top-level parts."""
+    data: dict[str, object] = {
+        "name": name,
+        "description": {"vi": "Kịch bản thử", "en": "A test script"},
+        "payment_channels": {
+            "vi": "Chuyển khoản, ghi số hợp đồng {{ account_no }}.",
+            "en": "Transfer, quoting contract {{ account_no }}.",
+        },
+        "prompts": {
+            "greeting": {
+                "vi": "Xin chào {{ honorific }} {{ customer_name }}, quá hạn {{ overdue_amount }}.",
+                "en": "Hello {{ customer_name }}, {{ overdue_amount }} is overdue.",
+            }
+        },
+    }
+    for key, value in parts.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)

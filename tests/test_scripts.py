@@ -7,7 +7,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from jinja2.exceptions import SecurityError
 from sqlalchemy import event, select
 from twilio.twiml.voice_response import VoiceResponse
@@ -34,28 +33,7 @@ NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 COMPANY, HOTLINE = "Ngân hàng TMCP Phương Nam", "1900 5555"
 
 
-def _doc(name: str = "thu-nghiem", **parts: object) -> str:
-    """A valid small script as YAML; keyword arguments replace (or, as None, remove) parts."""
-    data: dict[str, object] = {
-        "name": name,
-        "description": {"vi": "Kịch bản thử", "en": "A test script"},
-        "payment_channels": {
-            "vi": "Chuyển khoản, ghi số hợp đồng {{ account_no }}.",
-            "en": "Transfer, quoting contract {{ account_no }}.",
-        },
-        "prompts": {
-            "greeting": {
-                "vi": "Xin chào {{ honorific }} {{ customer_name }}, quá hạn {{ overdue_amount }}.",
-                "en": "Hello {{ customer_name }}, {{ overdue_amount }} is overdue.",
-            }
-        },
-    }
-    for key, value in parts.items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+_doc = factories.script_source
 
 
 def _problems(source: str) -> list[str]:

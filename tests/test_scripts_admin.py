@@ -16,7 +16,8 @@ from dialer.scripts.models import CallScript
 from dialer.scripts.service import DEFAULT_AGENT_SCRIPT, DEFAULT_IVR_SCRIPT
 from dialer.scripts.variables import PROMPTS
 from tests import factories
-from tests.test_scripts import _doc
+
+_doc = factories.script_source
 
 AUTH = {"Authorization": "Bearer test-api-token"}
 

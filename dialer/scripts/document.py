@@ -101,7 +101,7 @@ class ScriptError(ValueError):
 
 
 class UnknownScript(ScriptError):
-    """No script (saved or shipped) of that name, or no such account to render for."""
+    """No script (saved or shipped) of that name."""
 
 
 class ScriptConflict(ScriptError):
