@@ -23,6 +23,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     DialerExtension().init_app(app, runtime)
 
     from dialer.agents.views import bp as agents_bp
+    from dialer.callflow.views import bp as desk_events_bp
     from dialer.campaigns.views import bp as campaigns_bp
     from dialer.http import register_error_handlers
     from dialer.outcomes.views import bp as outcomes_bp
@@ -31,7 +32,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from dialer.web.views import bp as web_bp
     from dialer.webhooks.views import bp as webhooks_bp
 
-    for bp in (webhooks_bp, agents_bp, campaigns_bp, outcomes_bp, payments_bp, scripts_bp, web_bp):
+    for bp in (
+        webhooks_bp,
+        desk_events_bp,
+        agents_bp,
+        campaigns_bp,
+        outcomes_bp,
+        payments_bp,
+        scripts_bp,
+        web_bp,
+    ):
         app.register_blueprint(bp)
     from dialer.outcomes.worklist_views import bp as worklists_bp  # referrals, alerts
 

@@ -25,7 +25,8 @@ def db() -> None:
 
 @db.command("upgrade")
 def db_upgrade() -> None:
-    """Apply migrations and seed the default action codes (safe to repeat)."""
+    """Apply migrations and seed the default action and pause codes (safe to repeat)."""
+    from dialer.agents.pauses import seed_default_pause_codes
     from dialer.db import get_database, upgrade
     from dialer.outcomes.catalogue import seed_default_codes
 
@@ -33,31 +34,33 @@ def db_upgrade() -> None:
     upgrade(settings)
     with get_database(settings).begin() as session:
         added = seed_default_codes(session)
+        pauses = seed_default_pause_codes(session)
     click.echo(f"Database at {settings.database_url.split('@')[-1]} is up to date.")
     if added:
         click.echo(f"Seeded {added} default action codes.")
+    if pauses:
+        click.echo(f"Seeded {pauses} default pause codes.")
 
 
 @main.command()
 @click.option("--host", help="default DIALER_WEB_HOST or 127.0.0.1")
 @click.option("--port", type=int, help="default DIALER_WEB_PORT or 8900")
-@click.option("--threads", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="for the webhooks and the API; each event stream gets one more (DIALER_EVENT_STREAMS)",
+)
 def web(host: str | None, port: int | None, threads: int) -> None:
-    """Serve the web app: Twilio webhooks, JSON API, console."""
-    from waitress import serve
-
+    """Serve the web app: Twilio webhooks, JSON API, desk event streams, console."""
     from dialer.app import create_app
     from dialer.privacy import configure_logging
+    from dialer.webserver import serve
 
     settings = get_settings()
     configure_logging()
-    serve(
-        create_app(settings),
-        host=host or settings.web_host,
-        port=port or settings.web_port,
-        threads=threads,
-        ident="dialer",
-    )
+    serve(create_app(settings), settings, host=host, port=port, threads=threads)
 
 
 @main.command()

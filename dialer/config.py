@@ -77,6 +77,29 @@ class Settings:
     promise_kept_share: float = 1.0
     promise_grace_days: int = 2
     promise_evaluate_at: str = "06:00"
+    # Who is calling, said in the abandon and voicemail messages when the campaign names
+    # no company or callback number of its own (DIALER_CALLBACK_NUMBER, else the caller ID).
+    company_name: str = "Ngân hàng"
+    callback_number: str | None = None
+    # Real seconds a calls.create may take before we stop waiting and look the call up.
+    carrier_timeout: float = 10.0
+    # Twilio API key and secret (and the TwiML app for outgoing calls from the browser):
+    # what a Voice access token for the browser softphone is signed with.
+    twilio_api_key: str | None = None
+    twilio_api_secret: str | None = None
+    twilio_twiml_app_sid: str | None = None
+    # Wrap-up time of an inbound call (a campaign's calls use the campaign's own limit).
+    inbound_wrap_up_seconds: int = 120
+    # Minutes after now (inside the calling window) of the callback an IVR caller gets
+    # when they asked for an agent and none was free.
+    ivr_callback_minutes: int = 30
+    # Server-sent event streams (agent desks, supervisor consoles) one web process serves
+    # at once; each holds a server thread, so `dialer web` runs this many threads more.
+    event_streams: int = 64
+
+    @property
+    def abandon_callback_number(self) -> str:
+        return self.callback_number or self.caller_id
 
     @property
     def webhook_base(self) -> str:
@@ -151,7 +174,30 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         promise_kept_share=_promise_kept_share(env),
         promise_grace_days=_promise_grace_days(env),
         promise_evaluate_at=_promise_evaluate_at(env),
+        company_name=(env.get("DIALER_COMPANY_NAME") or "Ngân hàng").strip(),
+        callback_number=env.get("DIALER_CALLBACK_NUMBER") or None,
+        carrier_timeout=_positive(env, "DIALER_CARRIER_TIMEOUT", 10.0),
+        twilio_api_key=env.get("TWILIO_API_KEY") or None,
+        twilio_api_secret=env.get("TWILIO_API_SECRET") or None,
+        twilio_twiml_app_sid=env.get("TWILIO_TWIML_APP_SID") or None,
+        inbound_wrap_up_seconds=_whole_at_least(env, "DIALER_INBOUND_WRAP_UP_SECONDS", 120, 10),
+        ivr_callback_minutes=_whole_at_least(env, "DIALER_IVR_CALLBACK_MINUTES", 30, 1),
+        event_streams=_whole_at_least(env, "DIALER_EVENT_STREAMS", 64, 1),
     )
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be above 0, got {env.get(name)!r}")
+    return value
+
+
+def _whole_at_least(env: dict[str, str], name: str, default: int, low: int) -> int:
+    value = _int(env, name, default)
+    if value < low:
+        raise ConfigError(f"{name} must be a whole number of at least {low}, got {value}")
+    return value
 
 
 MAX_PROMISE_GRACE_DAYS = 30

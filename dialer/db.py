@@ -98,6 +98,32 @@ def make_engine(database_url: str) -> Engine:
     )
 
 
+# Work that must follow a commit (Redis follow-ups, events), registered on the session by
+# on_commit() and run by the hooks below, as Zulip's transaction.on_commit does: a
+# rollback forgets it, so Redis never hears of a change SQL did not keep.
+_ON_COMMIT = "dialer_on_commit"
+
+
+def on_commit(session: Session, work: Callable[[], object]) -> None:
+    """Run `work` once the session's current transaction has committed (never on rollback)."""
+    session.info.setdefault(_ON_COMMIT, []).append(work)
+
+
+def _run_after_commit(session: Session) -> None:
+    pending = session.info.pop(_ON_COMMIT, [])
+    for work in pending:
+        work()
+
+
+def _forget_after_rollback(session: Session, previous_transaction: object) -> None:
+    if getattr(previous_transaction, "parent", None) is None:  # the outermost transaction
+        session.info.pop(_ON_COMMIT, None)
+
+
+event.listen(Session, "after_commit", _run_after_commit)
+event.listen(Session, "after_soft_rollback", _forget_after_rollback)
+
+
 class Database:
     """One engine and session factory per process (re-created after fork, e.g. in RQ)."""
 

@@ -1,6 +1,6 @@
 """Imports every domain's models so the metadata (and Alembic) sees all tables."""
 
-from dialer.agents.models import Agent
+from dialer.agents.models import Agent, PauseCode, PresenceChange
 from dialer.campaigns.models import (
     BlockedDial,
     CallAttempt,
@@ -24,8 +24,10 @@ __all__ = [
     "CampaignEntry",
     "Disposition",
     "DncNumber",
+    "PauseCode",
     "Payment",
     "Phone",
+    "PresenceChange",
     "Promise",
     "Referral",
 ]

@@ -191,6 +191,50 @@ class Keys:
         return f"{PREFIX}:agent:{agent_id}"
 
     @staticmethod
+    def agent_events(agent_id: int) -> str:
+        """Stream of the agent's state changes and screen pops, read by the desk's
+        server-sent events (capped; agents/presence.py appends)."""
+        return f"{PREFIX}:agent:{agent_id}:events"
+
+    @staticmethod
+    def presence_log() -> str:
+        """Stream of every agent's state changes, copied into SQL (agent_presence) and read
+        by the supervisors' event stream."""
+        return f"{PREFIX}:presence:log"
+
+    @staticmethod
+    def presence_log_copied() -> str:
+        """The presence log's last entry already copied into SQL."""
+        return f"{PREFIX}:presence:log:copied"
+
+    @staticmethod
+    def wrap_up_due() -> str:
+        """Sorted set of attempt ids connected to an agent and ended, scored by the time
+        their action code is due (the wrap-up limit)."""
+        return f"{PREFIX}:wrapup:due"
+
+    @staticmethod
+    def wrap_up_sweep() -> str:
+        """Set while a wrap-up sweep is not due yet, across the pacers."""
+        return f"{PREFIX}:wrapup:sweep"
+
+    @staticmethod
+    def presence_log_copying() -> str:
+        """Set while a copy of the presence log into SQL is not due yet, across pacers."""
+        return f"{PREFIX}:presence:log:copying"
+
+    @staticmethod
+    def no_campaign() -> str:
+        """Stands in for a ready set in scripts run for an agent logged in to no campaign."""
+        return f"{PREFIX}:campaign:none:ready"
+
+    @staticmethod
+    def carrier_backoff() -> str:
+        """Set while the carrier asks us to slow down (20429): dial jobs wait until it
+        expires; its value is how many refusals in a row led to it."""
+        return f"{PREFIX}:carrier:backoff"
+
+    @staticmethod
     def account_lock(account_id: int) -> str:
         """Held while an account has a call in flight, so no two campaigns dial it at once."""
         return f"{PREFIX}:account:{account_id}:lock"

@@ -132,3 +132,7 @@ def script_source(name: str = "thu-nghiem", **parts: object) -> str:
         else:
             data[key] = value
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+# Who the abandon and voicemail messages say is calling: the US and UK profiles require it.
+CALLER = {"company_name": "Ngân hàng TMCP Đông Á", "callback_number": "+842873000001"}

@@ -84,8 +84,8 @@ def _fields(code: str) -> dict:
 # What each default code does: entry state, retry (minutes from NOW; 0: at once), rows made.
 EXPECTED = {
     "PTP": dict(state="done", promise=True, suppressed=TODAY + timedelta(days=5)),
-    "PAID": dict(state="done", suppressed=TODAY + timedelta(days=3)),
-    "WFP": dict(state="done", suppressed=TODAY + timedelta(days=3)),
+    "PAID": dict(state="done", suppressed=TODAY + timedelta(days=3), paid_claim=True),
+    "WFP": dict(state="done", suppressed=TODAY + timedelta(days=3), paid_claim=True),
     "RTP": dict(state="done"),
     "CAB": dict(state="queued", retry=180, callback="same_agent"),
     "NKP": dict(state="queued", retry=0),  # the work number is untried: dial it now
@@ -99,6 +99,10 @@ EXPECTED = {
     "GSF": dict(state="done", refer="legal", alert=True),
     "DIE": dict(state="done", refer="legal", closed=True),
     "CFF": dict(state="done", refer="field"),
+    "NRS": dict(state="queued", retry=240),
+    "NCI": dict(state="queued", retry=None, retired=True),  # no DNC: unverified key press
+    "NDP": dict(state="queued", retry=120),
+    "INF": dict(state="done"),
 }
 
 
@@ -142,9 +146,13 @@ def test_each_default_code_applies_its_effects(session, redis_client, settings, 
     else:
         assert in_queue is None and in_retry is None
     promises = session.scalars(select(Promise)).all()
-    assert len(promises) == (1 if want.get("promise") else 0)
-    if promises:
-        assert (promises[0].amount, promises[0].state) == (3_000_000, "pending")
+    assert len(promises) == (1 if want.get("promise") or want.get("paid_claim") else 0)
+    if want.get("promise"):
+        assert (promises[0].kind, promises[0].amount) == ("promise", 3_000_000)
+    if want.get("paid_claim"):  # "already paid": the overdue amount, verified by payments
+        assert (promises[0].kind, promises[0].amount) == ("paid_claim", account.overdue_amount)
+        assert promises[0].due_date == TODAY
+    assert all(p.state == "pending" for p in promises)
     callbacks = session.scalars(select(Callback)).all()
     assert len(callbacks) == (1 if want.get("callback") else 0)
     if callbacks:

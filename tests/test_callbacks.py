@@ -159,9 +159,9 @@ def test_a_due_callback_is_dialed_reserved_for_its_agent(rt):
             .order_by(CallAttempt.id.desc())
         )
         assert attempt.call_sid is not None
-    # The owner is on this call before it rings; the other agent is still free.
+    # The owner is held for this call before it rings; the other agent is still free.
     seen = presence.get(rt.redis, owner)
-    assert (seen.state, seen.attempt_id) == ("on_call", attempt.id)
+    assert (seen.state, seen.attempt_id) == ("reserved", attempt.id)
     assert presence.get(rt.redis, other).state == "ready"
     assert rt.redis.get(Keys.reserved_agent(attempt.id)) == str(owner).encode()
     with rt.db.session() as s:

@@ -54,7 +54,16 @@ def codes(session):
         ({"agent_ids": [4242]}, "no agent(s) 4242"),
         ({"ranking": {"charisma": 3}}, "charisma"),
         ({"filters": {"dpd_min": 90, "dpd_max": 30}}, "dpd_min is above dpd_max"),
-        ({"script": "x" * 6000}, "script must be text"),
+        ({"script": "kich-ban-khong-co"}, "no call script 'kich-ban-khong-co'"),
+        ({"script": 7}, "script must be the name of a call script"),
+        ({"on_machine": "shout"}, "on_machine must be one of hangup, voicemail"),
+        ({"on_unknown": "maybe"}, "on_unknown must be one of human, machine"),
+        ({"record_calls": "yes"}, "record_calls must be true or false"),
+        ({"wrap_up_seconds": 5}, "wrap_up_seconds must be a whole number >= 10"),
+        ({"wrap_up_seconds": 7200}, "wrap_up_seconds must be at most 3600"),
+        ({"callback_number": "1900"}, "callback number '1900' is not a valid number"),
+        ({"compliance_profile": "us-regf"}, "set company_name and callback_number"),
+        ({"compliance_profile": "uk-ofcom", "company_name": "A"}, "set callback_number"),
         ({"max_attempts_per_entry": 0}, "max_attempts_per_entry must be a whole number >= 1"),
     ],
 )
@@ -77,18 +86,34 @@ def test_settings_are_stored_and_read_back(session, codes):
         max_attempts_per_day=3,
         retry_minutes={"no_answer": 45, "busy": 10},
         caller_ids=["+842873000001", "+84 28 7300 0001", "+12025550123"],
-        script="Chào anh/chị, em gọi từ ngân hàng...",
+        script="thu-hoi-no-mac-dinh",
         team="B2",
         agent_ids=[lan.id],
         abandon_target=0.02,
         max_lines_per_agent=2.5,
         ranking={"amount": 20},
+        on_machine="voicemail",
+        on_unknown="machine",
+        record_calls=True,
+        wrap_up_seconds=90,
+        company_name="  Ngân hàng TMCP Đông Á ",
+        callback_number="+84 28 7300 0009",
     )
     assert campaign.name == "B2 chiều"
     settings = service.settings_of(campaign)
     assert settings["caller_ids"] == ["+842873000001", "+12025550123"]  # E.164, once each
     assert settings["retry_minutes"] == {"no_answer": 45, "busy": 10}
     assert settings["agent_ids"] == [lan.id]
+    assert (settings["script"], settings["on_machine"], settings["on_unknown"]) == (
+        "thu-hoi-no-mac-dinh",
+        "voicemail",
+        "machine",
+    )
+    assert (settings["record_calls"], settings["wrap_up_seconds"]) == (True, 90)
+    assert (settings["company_name"], settings["callback_number"]) == (
+        "Ngân hàng TMCP Đông Á",
+        "+842873000009",
+    )
     profile = service.effective_profile(campaign)
     assert (profile.window_start, profile.window_end) == (time(8, 0), time(18, 30))
     assert profile.max_attempts_per_account_per_day == 3
@@ -559,11 +584,17 @@ def test_the_abandon_period_spans_a_templates_days(session, codes):
     template: yesterday evening's abandons count this morning; another campaign's do not."""
     acc = factories.account(session)
     template = templates.save_template(
-        session, "UK daily", {"compliance_profile": "uk-ofcom"}, launch_time="08:00", timezone=VN
+        session,
+        "UK daily",
+        {"compliance_profile": "uk-ofcom", **factories.CALLER},
+        launch_time="08:00",
+        timezone=VN,
     )
     session.flush()
     yesterday, today, other = (
-        service.create_campaign(session, name, compliance_profile="uk-ofcom", template_id=tid)
+        service.create_campaign(
+            session, name, compliance_profile="uk-ofcom", template_id=tid, **factories.CALLER
+        )
         for name, tid in (("d1", template.id), ("d2", template.id), ("x", None))
     )
     session.flush()

@@ -126,7 +126,16 @@ def test_each_compliance_profile_from_the_cli(cli, db, profile, window_hours, to
     listed = {p["name"]: p for p in json.loads(cli("campaign", "profiles", "--json").output)}
     assert set(listed) == {"vn-finance", "us-regf", "uk-ofcom"}
     rules = listed[profile]
-    created = cli("campaign", "create", profile, "--profile", profile, "--json")
+    # The US and UK rules want the abandon message to say who calls and where to call back.
+    caller = ("--company", "Ngân hàng TMCP Đông Á", "--callback-number", "+842873000001")
+    unnamed = cli("campaign", "create", profile, "--profile", profile)
+    if rules["abandon_message_identifies"]:
+        assert unnamed.exit_code == 1 and "set company_name and callback_number" in unnamed.output
+    else:
+        assert unnamed.exit_code == 0, unnamed.output
+        with db.begin() as s:
+            s.delete(s.scalar(select(Campaign)))
+    created = cli("campaign", "create", profile, "--profile", profile, *caller, "--json")
     assert created.exit_code == 0, created.output
     cid = json.loads(created.output)["id"]
     assert "running with 3 accounts queued" in cli("campaign", "launch", str(cid)).output
@@ -134,9 +143,11 @@ def test_each_compliance_profile_from_the_cli(cli, db, profile, window_hours, to
     assert status["compliance_profile"] == profile
     assert status["abandon_rate_window"] == {**status["abandon_rate_window"], "hours": window_hours}
     # A campaign narrows its profile, never widens it: refused, and nothing is created.
-    wide = cli("campaign", "create", "wide", "--profile", profile, "--window", too_wide)
+    wide = cli("campaign", "create", "wide", "--profile", profile, *caller, "--window", too_wide)
     assert wide.exit_code == 1 and "wider than" in wide.output
-    over = cli("campaign", "create", "over", "--profile", profile, "--abandon-target", "0.05")
+    over = cli(
+        "campaign", "create", "over", "--profile", profile, *caller, "--abandon-target", "0.05"
+    )
     assert over.exit_code == 1 and "cap is 3.0%" in over.output
     with db.session() as s:
         assert s.scalar(select(func.count(Campaign.id))) == 1

@@ -61,7 +61,9 @@ def test_facts_come_from_the_accounts_history(session, codes):
         timezone="America/New_York",
     )
     mobile, work = sorted(account.phones, key=lambda p: p.priority)
-    campaign = service.create_campaign(session, "us", compliance_profile="us-regf")
+    campaign = service.create_campaign(
+        session, "us", compliance_profile="us-regf", **factories.CALLER
+    )
     entry = CampaignEntry(campaign_id=campaign.id, account_id=account.id, score=1)
     session.add(entry)
     session.flush()
@@ -463,6 +465,7 @@ def _write(session, case: Case):
         window_end=n.window[1] if n.window else None,
         max_attempts_per_day=n.per_day,
         skip_public_holidays=n.skip_holidays,
+        **factories.CALLER,
     )
     other = service.create_campaign(session, "other campaign")
     entries = {}

@@ -110,17 +110,21 @@ def test_agentless_campaign_is_paced_by_calls_per_second(stack: Stack):
     assert stack.dial_round() == {cid: 0}
 
 
-def test_agentless_campaign_plays_the_reminder_without_agents(stack: Stack):
-    stack.callees({"+84901300001": {"answer": "human", "ring_seconds": 3, "talk_seconds": 20}})
-    cid, _ = _campaign(stack, "ivr", 0, script="Khoản vay của quý khách đã đến hạn.")
+def test_agentless_campaign_greets_without_agents_and_a_hang_up_is_retried(stack: Stack):
+    """The borrower hangs up during the greeting: no agent was ever needed, the call is
+    HUP (hung up mid-call) and the entry is dialed again later."""
+    stack.callees({"+84901300001": {"answer": "human", "ring_seconds": 3, "talk_seconds": 4}})
+    cid, _ = _campaign(stack, "ivr", 0, script="nhac-no-mac-dinh")
     assert stack.dial_round() == {cid: 1}
-    wait_until(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the reminder call")
+    wait_until(lambda: (a := _attempts(stack)) and a[0].action_code, what="the reminder call")
     (attempt,) = _attempts(stack)
-    assert (attempt.result, attempt.action_code, attempt.agent_id) == ("reminded", "RMD", None)
+    assert (attempt.result, attempt.action_code, attempt.agent_id) == ("hung_up", "HUP", None)
     said = [e["xml"] for e in stack.mock.events(attempt.call_sid) if e["type"] == "twiml"]
-    assert any("đã đến hạn" in x for x in said)
+    with stack.rt.db.session() as s:
+        name = s.get(factories.Account, attempt.account_id).customer_name
+    assert any(name in x for x in said)  # greeted by name
     status = stack.api("GET", f"/api/campaigns/{cid}")
-    assert status["done"] == 1 and status["abandoned"] == 0
+    assert status["queued"] == 1 and status["abandoned"] == 0
 
 
 def test_two_running_campaigns_never_dial_one_account_at_once(stack: Stack):
@@ -152,7 +156,7 @@ def test_uk_ofcom_does_not_redial_a_machine_the_same_day(stack: Stack):
 
     number = "+84901100088"
     stack.callees({number: {"answer": "machine", "ring_seconds": 3}})
-    body = {"compliance_profile": "uk-ofcom", "retry_minutes": {"machine": 1}}
+    body = {"compliance_profile": "uk-ofcom", "retry_minutes": {"machine": 1}, **factories.CALLER}
     cid, _ = _campaign(stack, "ivr", 0, **body)
     stack.dial_round()
     wait_until(lambda: (a := _attempts(stack)) and a[0].result, what="the machine's call")

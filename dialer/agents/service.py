@@ -8,7 +8,7 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dialer.agents import presence
+from dialer.agents import pauses, presence
 from dialer.agents.models import Agent
 from dialer.campaigns.models import Campaign
 from dialer.runtime import Runtime
@@ -75,11 +75,11 @@ def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresenc
                 f"agent {agent.username} is not in campaign {campaign_id}'s team or agent list"
             )
         endpoint = agent.endpoint
-    current = presence.get(rt.redis, agent_id)
-    if current.state != "offline":
+    # Connecting before the call (atomically, only from offline): the softphone may
+    # answer before create() returns.
+    if not presence.set_connecting(rt.redis, agent_id, campaign_id, "", rt.now_ts()):
+        current = presence.get(rt.redis, agent_id)
         raise AgentError(f"agent {agent_id} is {current.state} already; log out first")
-    # Connecting before the call: the softphone may answer before create() returns.
-    presence.set_connecting(rt.redis, agent_id, campaign_id, "", rt.now_ts())
     base = rt.settings.webhook_base
     try:
         sid = rt.carrier.place_call(
@@ -93,7 +93,7 @@ def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresenc
             )
         )
     except CarrierError as exc:
-        presence.set_offline(rt.redis, agent_id, rt.now_ts())
+        presence.set_offline(rt.redis, agent_id, rt.now_ts(), reason="softphone unreachable")
         raise AgentError(f"could not call the agent's softphone: {exc}") from exc
     presence.set_agent_call(rt.redis, agent_id, sid)
     return presence.get(rt.redis, agent_id)
@@ -107,4 +107,29 @@ def logout(rt: Runtime, agent_id: int) -> presence.AgentPresence:
             rt.carrier.hangup(before.agent_call_sid)
         except CarrierError as exc:
             log.warning("agent %s leg %s did not hang up: %s", agent_id, before.agent_call_sid, exc)
+    return presence.get(rt.redis, agent_id)
+
+
+def pause(rt: Runtime, agent_id: int, code: str) -> presence.AgentPresence:
+    """Away from calls for a reason (a pause code): at once when ready, after the call in
+    progress otherwise (state unchanged, pause_pending set)."""
+    with rt.db.session() as s:
+        if s.get(Agent, agent_id) is None:
+            raise AgentError(f"no agent {agent_id}")
+        try:
+            chosen = pauses.chosen_or_raise(s, code=code)
+        except pauses.PauseCodeError as exc:
+            raise AgentError(str(exc)) from None
+    if presence.pause(rt.redis, agent_id, chosen.code, rt.now_ts()) is None:
+        state = presence.get(rt.redis, agent_id).state
+        raise AgentError(f"agent {agent_id} is {state}: log in before pausing")
+    return presence.get(rt.redis, agent_id)
+
+
+def resume(rt: Runtime, agent_id: int) -> presence.AgentPresence:
+    """Back from a pause (any reason, wrap_up_overrun included), or a pause asked for during
+    a call called off."""
+    if presence.unpause(rt.redis, agent_id, rt.now_ts()) is None:
+        state = presence.get(rt.redis, agent_id).state
+        raise AgentError(f"agent {agent_id} is {state}, not paused")
     return presence.get(rt.redis, agent_id)

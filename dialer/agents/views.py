@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from datetime import date
+from zoneinfo import ZoneInfo
 
-from dialer.agents import presence, service
+from flask import Blueprint, jsonify, request
+
+from dialer.agents import pauses, presence, reports, service, tokens
 from dialer.agents.models import Agent
 from dialer.campaigns import preview
 from dialer.campaigns.errors import CampaignError
@@ -80,6 +83,95 @@ def login(agent_id: int):
 @bp.post("/<int:agent_id>/logout")
 def logout(agent_id: int):
     return jsonify(service.logout(current_runtime(), agent_id).as_dict())
+
+
+@bp.post("/<int:agent_id>/pause")
+def pause(agent_id: int):
+    """Body {"code": "break"}: away from calls now, or after the call in progress."""
+    code = field(json_body(), "code", str, required=True)
+    try:
+        return jsonify(service.pause(current_runtime(), agent_id, code).as_dict())
+    except service.AgentError as exc:
+        raise ApiError(str(exc), 409) from None
+
+
+@bp.post("/<int:agent_id>/resume")
+def resume(agent_id: int):
+    """Back from a pause (wrap_up_overrun too), or a pending pause called off."""
+    try:
+        return jsonify(service.resume(current_runtime(), agent_id).as_dict())
+    except service.AgentError as exc:
+        raise ApiError(str(exc), 409) from None
+
+
+@bp.get("/<int:agent_id>/token")
+def token(agent_id: int):
+    """A Twilio Voice access token for the agent's browser softphone."""
+    rt = current_runtime()
+    with rt.db.session() as s:
+        agent = s.get(Agent, agent_id)
+        if agent is None:
+            raise ApiError(f"no agent {agent_id}", 404)
+        endpoint = agent.endpoint
+    try:
+        issued = tokens.voice_token(rt.settings, endpoint)
+    except tokens.TokenUnavailable as exc:
+        raise ApiError(str(exc), 409) from None
+    return jsonify({"token": issued.token, "identity": issued.identity, "ttl": issued.ttl})
+
+
+@bp.get("/pause-codes")
+def pause_codes():
+    """The pause codes an agent may choose (`?all=1`: every code, the dialer's too)."""
+    everything = request.args.get("all") in ("1", "true", "yes")
+    with current_runtime().db.session() as s:
+        codes = pauses.list_codes(s, include_inactive=everything)
+        return jsonify([pauses.as_dict(c) for c in codes if everything or not c.system])
+
+
+@bp.put("/pause-codes/<code>")
+def put_pause_code(code: str):
+    """Create or edit a pause code: {"label_vi", "label_en", "active"}."""
+    body = json_body()
+    rt = current_runtime()
+    try:
+        with rt.db.begin() as s:
+            row = pauses.save_code(
+                s,
+                code=code,
+                label_vi=field(body, "label_vi", str, required=True),
+                label_en=field(body, "label_en", str, required=True),
+                active=body.get("active", True),
+            )
+            out = pauses.as_dict(row)
+    except pauses.PauseCodeError as exc:
+        raise ApiError(str(exc), 422) from None
+    return jsonify(out)
+
+
+@bp.get("/<int:agent_id>/presence")
+def presence_report(agent_id: int):
+    """The agent's state changes on a day (?date=YYYY-MM-DD, default today): time in each
+    state and pauses by reason."""
+    rt = current_runtime()
+    day = _day_arg(rt)
+    with rt.db.session() as s:
+        if s.get(Agent, agent_id) is None:
+            raise ApiError(f"no agent {agent_id}", 404)
+        report = reports.presence_day(
+            s, agent_id=agent_id, day=day, tz=rt.settings.timezone, now=rt.clock.now()
+        )
+        return jsonify(report)
+
+
+def _day_arg(rt):
+    raw = request.args.get("date")
+    if not raw:
+        return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(f"date must be YYYY-MM-DD, got {raw!r}") from None
 
 
 @bp.post("/<int:agent_id>/preview")

@@ -220,6 +220,7 @@ def dial_facts(
             CallAttempt.account_id == account.id,
             CallAttempt.created_at >= since,
             CallAttempt.call_sid.is_not(None),  # dials that reached the carrier
+            CallAttempt.direction == "outbound",  # the borrower calling us is not a dial
         )
     ).all()
     dials = [(_aware(created), phone_id, result) for created, phone_id, result in rows]
@@ -351,12 +352,26 @@ def advance_status(attempt: CallAttempt, status: str) -> None:
         attempt.status = status
 
 
+def answer_kind(answered_by: str | None, unknown_is_machine: bool = False) -> str:
+    """'machine' or 'human' from machine detection's AnsweredBy (absent: a person; unknown:
+    as the campaign says)."""
+    if answered_by in MACHINE_ANSWERS or (answered_by == "unknown" and unknown_is_machine):
+        return "machine"
+    return "human"
+
+
 def mark_answered(
-    session: Session, attempt_id: int, answered_by: str | None, call_sid: str, now: datetime
+    session: Session,
+    attempt_id: int,
+    answered_by: str | None,
+    call_sid: str,
+    now: datetime,
+    *,
+    unknown_is_machine: bool = False,
 ) -> str | None:
     """The voice webhook fired. Returns 'human' or 'machine' for the first delivery only
     (None for a repeat), so exactly one delivery goes on to claim an agent."""
-    kind = "machine" if answered_by in MACHINE_ANSWERS else "human"
+    kind = answer_kind(answered_by, unknown_is_machine)
     values: dict[str, object] = {"answered_at": now, "answered_by": answered_by}
     if kind == "machine":
         values["result"] = "machine"
@@ -372,10 +387,18 @@ def mark_answered(
     return kind if first.rowcount == 1 else None
 
 
-def record_bridge(session: Session, attempt_id: int, agent_id: int | None, now: datetime) -> bool:
-    """Record the claim's outcome (bridged to agent_id, or abandoned when None), unless the
-    call ended meanwhile: False then, and a claimed agent must be given back."""
-    values: dict[str, object] = {"result": "abandoned"}
+def record_bridge(
+    session: Session,
+    attempt_id: int,
+    agent_id: int | None,
+    now: datetime,
+    *,
+    abandon_delay_ms: int | None = None,
+) -> bool:
+    """Record the claim's outcome (bridged to agent_id, or abandoned when None, with how
+    long the person waited for the abandon message), unless the call ended meanwhile:
+    False then, and a claimed agent must be given back."""
+    values: dict[str, object] = {"result": "abandoned", "abandon_delay_ms": abandon_delay_ms}
     if agent_id is not None:
         values = {"result": "human", "agent_id": agent_id, "connected_at": now}
     done = session.execute(
@@ -397,28 +420,16 @@ def record_bridge(session: Session, attempt_id: int, agent_id: int | None, now: 
     return done.rowcount == 1
 
 
-def record_reminder(session: Session, attempt_id: int) -> bool:
-    """An agentless call reached a person, who hears the reminder (no agent involved)."""
-    done = session.execute(
-        update(CallAttempt)
-        .where(
-            CallAttempt.id == attempt_id,
-            CallAttempt.ended_at.is_(None),
-            CallAttempt.result.is_(None),
-        )
-        .values(result="reminded")
-    )
-    return done.rowcount == 1
-
-
 @dataclass(frozen=True)
 class Ended:
     attempt_id: int
-    campaign_id: int
-    entry_id: int
-    account_id: int
+    campaign_id: int | None  # None: an inbound call
+    entry_id: int | None
+    account_id: int | None  # None: an inbound caller never identified
     agent_id: int | None
     recorded: Recorded | None  # the system result's action code, when no agent took it
+    # Connected to an agent: the seconds they have to record its code (the wrap-up limit).
+    wrap_up_seconds: int | None = None
 
 
 def end_attempt(
@@ -431,6 +442,7 @@ def end_attempt(
     *,
     result: str | None = None,
     error: str | None = None,
+    inbound_wrap_up_seconds: int = 120,
 ) -> Ended | None:
     """A final status arrived; set the result and, without an agent, the system action code.
 
@@ -461,11 +473,20 @@ def end_attempt(
             attempt.result = STATUS_RESULTS.get(status, "error")
     recorded = None
     if attempt.agent_id is None:
-        # Nobody will disposition this call: the system records its result now.
-        recorded = record_system_result(session, attempt, attempt.result, now=now, today=today)
-    else:
+        # Nobody will disposition this call: the system records its result now, unless
+        # the caller chose a branch of the IVR menu, which recorded its own code.
+        disposed = session.scalar(
+            select(Disposition.id).where(Disposition.attempt_id == attempt.id)
+        )
+        if disposed is None and attempt.account_id is not None:
+            recorded = record_system_result(session, attempt, attempt.result, now=now, today=today)
+    elif attempt.entry_id is not None:
         entry = session.get_one(CampaignEntry, attempt.entry_id)
         entry.last_result = "connected"
+    wrap_up = None
+    if attempt.agent_id is not None:
+        campaign = session.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
+        wrap_up = campaign.wrap_up_seconds if campaign is not None else inbound_wrap_up_seconds
     session.flush()
     return Ended(
         attempt_id=attempt.id,
@@ -474,4 +495,5 @@ def end_attempt(
         account_id=attempt.account_id,
         agent_id=attempt.agent_id,
         recorded=recorded,
+        wrap_up_seconds=wrap_up,
     )

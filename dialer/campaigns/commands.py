@@ -77,8 +77,6 @@ def _settings_from_options(o: dict[str, Any]) -> dict[str, Any]:
         if not sep:
             raise click.BadParameter("use HH:MM-HH:MM", param_hint="--window")
         settings["window_start"], settings["window_end"] = start.strip(), end.strip()
-    if o["script_file"] is not None:
-        settings["script"] = o["script_file"].read()
     direct = {
         "dial_mode": o["mode"],
         "compliance_profile": o["profile"],
@@ -88,6 +86,13 @@ def _settings_from_options(o: dict[str, Any]) -> dict[str, Any]:
         "team": o["team"],
         "abandon_target": o["abandon_target"],
         "max_lines_per_agent": o["max_lines"],
+        "script": o["script"],
+        "on_machine": o["machine"],
+        "on_unknown": o["unknown"],
+        "record_calls": o["record"],
+        "wrap_up_seconds": o["wrap_up"],
+        "company_name": o["company"],
+        "callback_number": o["callback_number"],
     }
     settings.update({k: v for k, v in direct.items() if v is not None})
     if o["caller_ids"]:
@@ -148,10 +153,28 @@ def settings_options(command):
         ),
         click.option("--caller-id", "caller_ids", multiple=True, help="E.164; repeat to rotate"),
         click.option(
-            "--script-file",
-            type=click.File(encoding="utf-8"),
-            help="call script shown to the agents",
+            "--script", help="call script name: talk track and IVR prompts (dialer scripts list)"
         ),
+        click.option(
+            "--machine",
+            type=click.Choice(service.MACHINE_ACTIONS),
+            help="an answering machine gets: hangup, or the script's voicemail [hangup]",
+        ),
+        click.option(
+            "--unknown",
+            type=click.Choice(service.UNKNOWN_ANSWERS),
+            help="AnsweredBy=unknown is taken for a person or a machine [human]",
+        ),
+        click.option(
+            "--record/--no-record", default=None, help="record the customer leg [no-record]"
+        ),
+        click.option(
+            "--wrap-up",
+            type=click.IntRange(*service.WRAP_UP_SECONDS),
+            help="seconds an agent has to record the call's code [120]",
+        ),
+        click.option("--company", help="who is calling, in the abandon and voicemail messages"),
+        click.option("--callback-number", help="E.164 number to call back, said in those"),
         click.option("--team", help="agents of this team work it"),
         click.option("--agent", "agent_ids", type=int, multiple=True, help="agent id; repeat"),
         click.option(

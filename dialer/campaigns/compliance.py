@@ -36,6 +36,9 @@ class Profile:
     abandon_quiet_hours: int | None = None  # no redial after an abandon, unless reserved
     machine_same_day: bool = True  # redial a machine-answered number the same day
     skip_public_holidays: bool = False
+    # The abandon message must say who is calling and a number to call back (the TSR's
+    # safe harbour; Ofcom's information message): the campaign must name both.
+    abandon_message_identifies: bool = False
 
 
 PROFILES: dict[str, Profile] = {
@@ -54,6 +57,7 @@ PROFILES: dict[str, Profile] = {
         max_attempts_per_account_in_days=(7, 7),
         quiet_days_after_conversation=7,
         abandon_cap_hours=30 * 24,
+        abandon_message_identifies=True,
     ),
     # Ofcom persistent misuse policy: 3% abandons per 24 h, no redial within 72 h of an
     # abandoned call and no same-day redial after a machine, unless an agent is reserved.
@@ -66,6 +70,7 @@ PROFILES: dict[str, Profile] = {
         obligors_only=True,
         abandon_quiet_hours=72,
         machine_same_day=False,
+        abandon_message_identifies=True,
     ),
 }
 

@@ -32,10 +32,14 @@ def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:
 def after_end(rt: Runtime, ended: Ended) -> None:
     """The call is over: free the account, stop counting it, and move the agent on."""
     r = rt.redis
-    queue.unlock_account(r, ended.account_id, ended.campaign_id, ended.entry_id)
-    queue.done_dialing(r, ended.campaign_id, ended.entry_id)
+    if ended.campaign_id is not None and ended.entry_id is not None:
+        if ended.account_id is not None:
+            queue.unlock_account(r, ended.account_id, ended.campaign_id, ended.entry_id)
+        queue.done_dialing(r, ended.campaign_id, ended.entry_id)
     if ended.agent_id is not None:
         presence.call_ended(r, ended.agent_id, ended.attempt_id, rt.now_ts())
+        if ended.wrap_up_seconds is not None:
+            r.zadd(Keys.wrap_up_due(), {ended.attempt_id: rt.now_ts() + ended.wrap_up_seconds})
     else:
         release_reserved_agent(rt, ended.attempt_id)
     if ended.recorded is not None:
@@ -77,6 +81,7 @@ def end_call(
             local_today(rt),
             result=result,
             error=error,
+            inbound_wrap_up_seconds=rt.settings.inbound_wrap_up_seconds,
         )
     if ended is not None:
         after_end(rt, ended)
@@ -85,7 +90,7 @@ def end_call(
 
 def after_disposition(rt: Runtime, recorded: Recorded) -> None:
     """Dial the entry again (now or later) when its code says so."""
-    if recorded.entry_state == "queued":
+    if recorded.entry_state == "queued" and recorded.campaign_id and recorded.entry_id:
         requeue(
             rt.redis,
             recorded.campaign_id,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dialer.agents import presence
@@ -22,7 +23,7 @@ from dialer.privacy import mask_phone
 from dialer.redis import Keys
 from dialer.runtime import Runtime, get_runtime
 from dialer.telephony import cps
-from dialer.telephony.carrier import CallRequest, CarrierError
+from dialer.telephony.carrier import CallRequest, CarrierError, CarrierTimeout
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,15 @@ CPS_MAX_WAIT = 20.0
 # Carrier errors that say the number itself is bad (retire it); any other error is ours or
 # the carrier's (auth, rate limit, outage) and must not cost the borrower's number.
 NUMBER_ERRORS = frozenset({21211, 21214, 21217, 13224})
+# Our account may not call that geography (voice geo permissions): the number is fine, but
+# not dialable until an administrator allows the country (the phone says why).
+GEO_ERRORS = frozenset({21215, 13227})
+TOO_MANY_REQUESTS = 20429  # back off and dial again later: not the number's fault, nor an error
 PAUSE_AFTER_CARRIER_ERRORS = 10  # in a row: something is wrong with the account, not numbers
+# A create that timed out and that the carrier has no call for is dialed again this much later.
+LOST_CREATE_RETRY = timedelta(minutes=1)
+# Real seconds a dial job waits for the carrier's backoff to end before giving the entry back.
+BACKOFF_MAX_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,9 @@ class Dial:
     caller_ids: tuple[str, ...]
     # A due callback's own agent, reserved for the call before it exists (callbacks.route).
     reserve_for: int | None = None
+    # DetectMessageEnd when a machine gets a voicemail (the message starts after the beep).
+    machine_detection: str = "Enable"
+    record: bool = False
 
 
 class _AgentTaken(Exception):
@@ -133,7 +145,15 @@ def _prepare(
         entry.state, entry.not_before = "queued", route.until
         return Skip(f"held: {route.reason}", True, route.until, entry.score)
     reserve_for = route.agent_id if route.action == "reserve" else None
-    return Dial(account.id, phone.id, tuple(campaign.caller_ids), reserve_for)
+    leaves_voicemail = campaign.on_machine == "voicemail" or campaign.dial_mode == "ivr"
+    return Dial(
+        account.id,
+        phone.id,
+        tuple(campaign.caller_ids),
+        reserve_for,
+        machine_detection="DetectMessageEnd" if leaves_voicemail else "Enable",
+        record=campaign.record_calls,
+    )
 
 
 def _give_back(rt: Runtime, campaign_id: int, entry_id: int, skip: Skip, now: datetime) -> str:
@@ -161,9 +181,10 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | Non
         skip = Skip("the account has a call in flight", True, retry_at, score)
         return _give_back(rt, campaign_id, entry_id, skip, now)
 
-    # The carrier account's calls per second, shared by every worker. Waited for before the
-    # compliance check, so the check is the last thing before the call.
-    if not cps.acquire(r, rt.settings.cps, rt.clock, CPS_MAX_WAIT):
+    # The carrier account's calls per second, shared by every worker, and its "slow down"
+    # (20429). Waited for before the compliance check, so the check is the last thing
+    # before the call.
+    if not _carrier_ready(rt):
         queue.unlock_account(r, decision.account_id, campaign_id, entry_id)
         with rt.db.begin() as s:
             score = _back_to_queue(s, entry_id, None)
@@ -236,20 +257,103 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | Non
         url=voice_url,
         status_callback=f"{base}/twilio/status?attempt={attempt_id}",
         timeout=rt.settings.ring_timeout,
-        machine_detection="Enable",
+        machine_detection=decision.machine_detection,
+        record=decision.record,
+        recording_status_callback=(
+            f"{base}/twilio/recording?attempt={attempt_id}" if decision.record else None
+        ),
     )
+    placed = _Placed(campaign_id, entry_id, attempt_id, decision.account_id, now)
     try:
         sid = rt.carrier.place_call(request)
+    except CarrierTimeout as exc:
+        found = _look_up_lost_create(rt, placed, request, exc)
+        if found is None:
+            return f"not placed: {exc}"
+        sid = found
     except Exception as exc:  # CarrierError, or the network: either way the attempt must end
-        _carrier_failed(rt, campaign_id, attempt_id, to, exc)
-        return f"failed: {exc}"
+        return _carrier_failed(rt, placed, to, exc)
     r.delete(Keys.carrier_errors(campaign_id))
+    cps.clear_backoff(r)
     with rt.db.begin() as s:
         attempt = s.get_one(CallAttempt, attempt_id)
         # The status webhook may have got here first and set the SID already.
         attempt.call_sid = attempt.call_sid or sid
     log.info("attempt %s placed as %s to %s", attempt_id, sid, mask_phone(to))
     return f"placed: {sid}"
+
+
+def _carrier_ready(rt: Runtime) -> bool:
+    """Wait out the carrier's backoff (a little) and take a calls-per-second token."""
+    left = cps.backoff_left(rt.redis, rt.clock)
+    if left > 0:
+        if rt.clock.real_seconds(left) > BACKOFF_MAX_WAIT:
+            return False
+        rt.clock.sleep(left)
+    return cps.acquire(rt.redis, rt.settings.cps, rt.clock, CPS_MAX_WAIT)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """The attempt a create was for, to end or take back when the carrier refused it."""
+
+    campaign_id: int
+    entry_id: int
+    attempt_id: int
+    account_id: int
+    started: datetime
+
+
+def _unplace(rt: Runtime, placed: _Placed, retry_at: datetime, why: str) -> str | None:
+    """The carrier never made the call: the attempt is taken back (it never happened, so
+    no rule counts it) and the entry queued again at retry_at. Returns the call SID instead
+    when a status callback has shown meanwhile that the call does exist."""
+    with rt.db.begin() as s:
+        attempt = s.get(CallAttempt, placed.attempt_id)
+        if attempt is not None and attempt.call_sid is not None:
+            return attempt.call_sid
+        entry = s.get_one(CampaignEntry, placed.entry_id)
+        if attempt is not None:
+            s.delete(attempt)
+            entry.attempts = max(0, entry.attempts - 1)
+        entry.state, entry.not_before = "queued", retry_at
+        score = entry.score
+    followups.release_reserved_agent(rt, placed.attempt_id)
+    queue.unlock_account(rt.redis, placed.account_id, placed.campaign_id, placed.entry_id)
+    requeue(rt.redis, placed.campaign_id, placed.entry_id, score, retry_at, rt.clock.now())
+    _give_back(rt, placed.campaign_id, placed.entry_id, Skip(why), rt.clock.now())
+    log.info("attempt %s not placed (%s); entry %s again at %s", placed.attempt_id, why,
+             placed.entry_id, retry_at.isoformat(timespec="seconds"))  # fmt: skip
+    return None
+
+
+def _look_up_lost_create(
+    rt: Runtime, placed: _Placed, request: CallRequest, exc: CarrierTimeout
+) -> str | None:
+    """A create that got no answer: the call may exist. Found at the carrier (or already
+    announced by its status callback), it is ours; not there, it was never placed, and the
+    entry is dialed again later. If the carrier cannot even be asked, the attempt stays
+    open without a SID: reconciliation ends it later, and nothing is dialed twice."""
+    with rt.db.session() as s:
+        known = s.scalar(select(CallAttempt.call_sid).where(CallAttempt.id == placed.attempt_id))
+    if known:
+        return known
+    try:
+        candidates = rt.carrier.find_call(request.to, request.from_, placed.started)
+    except CarrierError as lookup_failed:
+        log.warning("attempt %s: create timed out and the lookup failed (%s); left for "
+                    "reconciliation", placed.attempt_id, lookup_failed)  # fmt: skip
+        return None
+    with rt.db.session() as s:
+        taken = set(
+            s.scalars(select(CallAttempt.call_sid).where(CallAttempt.call_sid.in_(candidates)))
+        )
+    mine = [sid for sid in candidates if sid not in taken]
+    if mine:
+        log.info("attempt %s: create timed out, but the carrier has the call %s",
+                 placed.attempt_id, mine[0])  # fmt: skip
+        return mine[0]
+    return _unplace(rt, placed, rt.clock.now() + LOST_CREATE_RETRY, f"create lost: {exc}")
 
 
 def _reserve_agent(rt: Runtime, campaign_id: int, agent_id: int, attempt_id: int) -> bool:
@@ -266,35 +370,46 @@ def _reserve_agent(rt: Runtime, campaign_id: int, agent_id: int, attempt_id: int
     return False
 
 
-def _carrier_failed(
-    rt: Runtime, campaign_id: int, attempt_id: int, to: str, exc: Exception
-) -> None:
-    """End the attempt: a bad number is retired (NAB); any other failure is retried later."""
+def _carrier_failed(rt: Runtime, placed: _Placed, to: str, exc: Exception) -> str:
+    """The carrier refused the create. 20429: back off, dial again later (no attempt, no
+    error). A bad number is retired (NAB); a geography we may not call makes the phone not
+    dialable for that reason; anything else ends the attempt as an error, retried later,
+    and ten in a row pause the campaign."""
     code = exc.code if isinstance(exc, CarrierError) else None
-    number_is_bad = code in NUMBER_ERRORS
-    log.warning("attempt %s to %s: carrier error %s: %s", attempt_id, mask_phone(to), code, exc)
+    if code == TOO_MANY_REQUESTS:
+        seconds = cps.back_off(rt.redis, rt.clock)
+        retry_at = rt.clock.now() + timedelta(seconds=seconds)
+        sid = _unplace(rt, placed, retry_at, "the carrier asked us to slow down (20429)")
+        return f"throttled: back off {seconds:g} s" if sid is None else f"placed: {sid}"
+    log.warning("attempt %s to %s: carrier error %s: %s", placed.attempt_id, mask_phone(to),
+                code, exc)  # fmt: skip
     now = rt.clock.now()
     with rt.db.begin() as s:
-        attempt = s.get_one(CallAttempt, attempt_id)
+        attempt = s.get_one(CallAttempt, placed.attempt_id)
         attempt.error = f"{code}: {exc}"[:500]
-        if not number_is_bad:
+        if code in GEO_ERRORS:
+            phone = s.get_one(Phone, attempt.phone_id)
+            phone.dialable, phone.reason = False, f"geo_permission:{code}"
+            attempt.result = "geo_blocked"
+        elif code not in NUMBER_ERRORS:
             attempt.result = "error"
         ended = attempts.end_attempt(s, attempt, "failed", 0, now, followups.local_today(rt))
     if ended is not None:
         followups.after_end(rt, ended)
-    if number_is_bad:
-        return
-    errors = rt.redis.incr(Keys.carrier_errors(campaign_id))
+    if code in NUMBER_ERRORS or code in GEO_ERRORS:
+        return f"failed: {exc}"
+    errors = rt.redis.incr(Keys.carrier_errors(placed.campaign_id))
     if errors >= PAUSE_AFTER_CARRIER_ERRORS:
         with rt.db.begin() as s:
-            campaign = s.get_one(Campaign, campaign_id)
+            campaign = s.get_one(Campaign, placed.campaign_id)
             if campaign.state == "running":
                 pause(
                     s, rt.redis, campaign, reason=f"{errors} carrier errors in a row (last: {code})"
                 )
                 log.error(
                     "campaign %s paused after %s carrier errors in a row (last: %s)",
-                    campaign_id,
+                    placed.campaign_id,
                     errors,
                     exc,
                 )
+    return f"failed: {exc}"

@@ -52,7 +52,22 @@ class Campaign(Base):
     # ({"no_answer": 60, "busy": 10}); results not listed use the action code's own interval.
     retry_minutes: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     caller_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # E.164, rotated
-    script: Mapped[str | None] = mapped_column(Text)  # shown to the agent on the desk
+    # The call script's name (dialer/scripts): the agent's talk track and the IVR prompts.
+    script: Mapped[str | None] = mapped_column(Text)
+    # What a call answered by a machine gets: hung up on, or the script's voicemail message
+    # after the beep (MachineDetection=DetectMessageEnd). AnsweredBy=unknown is treated
+    # as a person or as a machine.
+    on_machine: Mapped[str] = mapped_column(String(16), default="hangup", server_default="hangup")
+    on_unknown: Mapped[str] = mapped_column(String(16), default="human", server_default="human")
+    # Record the customer leg (the recording's SID, URL and duration land on the attempt).
+    record_calls: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Seconds an agent has after a call to record its action code; past it the attempt
+    # gets a system code and the agent is paused (reason wrap_up_overrun).
+    wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=120, server_default="120")
+    # Who is calling and where to call back: said in the abandon and voicemail messages (the
+    # US and UK profiles require both).
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    callback_number: Mapped[str | None] = mapped_column(String(32))
     team: Mapped[str | None] = mapped_column(String(64))  # agents of this team may work it
     agent_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # and these agents
     abandon_target: Mapped[float] = mapped_column(Float, default=0.03)
@@ -146,10 +161,15 @@ class CallAttempt(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
-    entry_id: Mapped[int] = mapped_column(ForeignKey("campaign_entries.id"), index=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    phone_id: Mapped[int] = mapped_column(ForeignKey("phones.id"), index=True)
+    # outbound (a campaign's dial) or inbound (a borrower called the bank's number).
+    direction: Mapped[str] = mapped_column(String(8), default="outbound", server_default="outbound")
+    # An inbound call belongs to no campaign entry; its account is known once the caller is
+    # identified (by number or keyed account number), and its phone if the number is known.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_entries.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    phone_id: Mapped[int | None] = mapped_column(ForeignKey("phones.id"), index=True)
+    caller_number: Mapped[str | None] = mapped_column(String(32))  # inbound: who called
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     # Carrier call status: queued, initiated, ringing, in-progress, completed, busy,
@@ -165,6 +185,16 @@ class CallAttempt(Base):
     connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    # The keys pressed in the IVR menus, in order ("1-2": promise, within 3 days).
+    ivr_path: Mapped[str | None] = mapped_column(String(32))
+    # Milliseconds from the live answer to the start of the abandon message (the rule: 2 s).
+    abandon_delay_ms: Mapped[int | None] = mapped_column(Integer)
+    voicemail_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # message left then
+    # The agent's own leg dropped during this call (the customer heard why; team lead told).
+    agent_dropped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    recording_duration: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def is_final(self) -> bool:

@@ -9,8 +9,9 @@ import threading
 
 from sqlalchemy import func, select
 
-from dialer.agents import presence
-from dialer.campaigns import attempts, observations, queue, reconcile
+from dialer.agents import events, presence
+from dialer.agents.presence import ENGAGED, AgentState
+from dialer.campaigns import attempts, observations, queue, reconcile, wrapup
 from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, job_lifetime, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
@@ -38,11 +39,11 @@ def snapshot(rt: Runtime, campaign_id: int, sizes: dict[str, int], now: float) -
     talk, wrap, ready = [], [], 0
     for state, since in presence.states(rt.redis, campaign_id):
         elapsed = max(0.0, now - since) if since is not None else 0.0
-        if state == "ready":
+        if state == AgentState.READY:
             ready += 1
-        elif state == "on_call":
+        elif state in ENGAGED:  # talking, or held for a call being placed for them
             talk.append(elapsed)
-        elif state == "wrap_up":
+        elif state == AgentState.WRAP_UP:
             wrap.append(elapsed)
     # A person who answered and waits for an agent is no longer a call that may answer:
     # counted apart, so the pacer sees both the demand that is certain and the one that is not.
@@ -124,6 +125,8 @@ def tick(rt: Runtime) -> dict[int, int]:
     """One pacing round over every running campaign; returns calls started per campaign."""
     started: dict[int, int] = {}
     now = rt.now_ts()
+    # The carrier asked us to slow down (20429): no calls are handed out until it lifts.
+    held_back = cps.backoff_left(rt.redis, rt.clock) > 0
     for raw_id, raw_mode in rt.redis.hgetall(Keys.running_campaigns()).items():
         campaign_id, mode = int(raw_id), raw_mode.decode()
         queue.promote_due(rt.redis, campaign_id, now)
@@ -131,7 +134,7 @@ def tick(rt: Runtime) -> dict[int, int]:
         sizes = queue.sizes(rt.redis, campaign_id)
         policy = POLICY_OF_MODE.get(mode)
         n = 0
-        if policy is not None and sizes["queued"]:
+        if policy is not None and sizes["queued"] and not held_back:
             n = calls_to_start(policy, snapshot(rt, campaign_id, sizes, now))
         entry_ids = queue.pop_for_dialing(rt.redis, campaign_id, n, now)
         for entry_id in entry_ids:
@@ -150,6 +153,9 @@ def tick(rt: Runtime) -> dict[int, int]:
     reconcile.sweep_if_due(rt)
     # Team-lead alerts committed since: their webhook jobs (throttled, never raises).
     alerts.sweep_if_due(rt)
+    # Calls whose agent let the wrap-up time run out; agents' state changes into SQL.
+    wrapup.sweep_if_due(rt)
+    events.copy_if_due(rt)
     return started
 
 

@@ -25,10 +25,11 @@ from dialer.campaigns.models import (
     CampaignEntry,
 )
 from dialer.campaigns.ranking import weights_from
-from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES
-from dialer.outcomes.models import ActionCode
+from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, WRAP_UP_OVERRUN_CODE
+from dialer.outcomes.models import ActionCode, Disposition
 from dialer.portfolio.models import Account, Phone
 from dialer.redis import Keys
+from dialer.scripts import service as scripts
 
 __all__ = ["CampaignError"]  # re-exported: callers catch service.CampaignError
 
@@ -52,9 +53,17 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "abandon_target": 0.03,
     "max_lines_per_agent": 3.0,
     "ranking": {},
+    "on_machine": "hangup",
+    "on_unknown": "human",
+    "record_calls": False,
+    "wrap_up_seconds": 120,
+    "company_name": None,
+    "callback_number": None,
 }
+MACHINE_ACTIONS = ("hangup", "voicemail")  # what a machine answer gets
+UNKNOWN_ANSWERS = ("human", "machine")  # what AnsweredBy=unknown is taken for
+WRAP_UP_SECONDS = (10, 3600)  # the shortest and longest wrap-up limit a campaign may set
 MAX_LINES_PER_AGENT = 5.0  # beyond this a predictive dialer only makes abandons
-MAX_SCRIPT_CHARS = 5_000
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -73,8 +82,9 @@ def callable_phones(account: Account, profile: Profile) -> list[Phone]:
     return [p for p in account.phones if p.dialable and may_call_relation(profile, p.relation)]
 
 
-def _e164_caller_id(raw: object) -> str:
-    """A caller ID must be a real number in E.164: regulators require a callable one."""
+def _e164_number(raw: object, what: str = "caller ID") -> str:
+    """A caller ID (or callback number) must be a real number in E.164: regulators require
+    a callable one."""
     number = None
     if isinstance(raw, str):
         try:
@@ -82,7 +92,7 @@ def _e164_caller_id(raw: object) -> str:
         except phonenumbers.NumberParseException:
             number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise CampaignError(f"caller ID {raw!r} is not a valid number in +E.164 form")
+        raise CampaignError(f"{what} {raw!r} is not a valid number in +E.164 form")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -187,10 +197,9 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     }
     if not isinstance(out["caller_ids"], list):
         raise CampaignError("caller_ids must be a list of numbers")
-    out["caller_ids"] = list(dict.fromkeys(_e164_caller_id(n) for n in out["caller_ids"]))
-    script = out["script"]
-    if script is not None and (not isinstance(script, str) or len(script) > MAX_SCRIPT_CHARS):
-        raise CampaignError(f"script must be text of at most {MAX_SCRIPT_CHARS} characters")
+    out["caller_ids"] = list(dict.fromkeys(_e164_number(n) for n in out["caller_ids"]))
+    _check_script(session, out)
+    _check_call_handling(out, profile)
     if isinstance(out["team"], str):
         out["team"] = out["team"].strip() or None  # a blank team is no team
     if out["team"] is not None and (not isinstance(out["team"], str) or len(out["team"]) > 64):
@@ -221,6 +230,43 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     except ValueError as exc:
         raise CampaignError(str(exc)) from None
     return out
+
+
+def _check_script(session: Session, out: dict[str, Any]) -> None:
+    """A campaign names its call script (dialer/scripts): an unknown name is refused."""
+    name = out["script"]
+    if name is None:
+        return
+    if not isinstance(name, str) or not name.strip():
+        raise CampaignError("script must be the name of a call script (dialer scripts list)")
+    out["script"] = name = name.strip()
+    if not scripts.exists(session, name=name):
+        known = ", ".join(info.name for info in scripts.names(session))
+        raise CampaignError(f"no call script {name!r}; known: {known}")
+
+
+def _check_call_handling(out: dict[str, Any], profile: Profile) -> None:
+    """Machines, unknown answers, recording, the wrap-up limit, and who the abandon and
+    voicemail messages say is calling (the profile may require both)."""
+    for key, allowed in (("on_machine", MACHINE_ACTIONS), ("on_unknown", UNKNOWN_ANSWERS)):
+        if out[key] not in allowed:
+            raise CampaignError(f"{key} must be one of {', '.join(allowed)}, got {out[key]!r}")
+    if not isinstance(out["record_calls"], bool):
+        raise CampaignError("record_calls must be true or false")
+    out["wrap_up_seconds"] = _whole("wrap_up_seconds", out["wrap_up_seconds"], *WRAP_UP_SECONDS)
+    company = out["company_name"]
+    if company is not None:
+        if not isinstance(company, str) or len(company.strip()) > 200:
+            raise CampaignError("company_name must be text of at most 200 characters")
+        out["company_name"] = company.strip() or None
+    if out["callback_number"] is not None:
+        out["callback_number"] = _e164_number(out["callback_number"], "callback number")
+    missing = [k for k in ("company_name", "callback_number") if out[k] is None]
+    if profile.abandon_message_identifies and missing:
+        raise CampaignError(
+            f"{profile.name} requires the abandon message to name the company and a number "
+            f"to call back: set {' and '.join(missing)}"
+        )
 
 
 def create_campaign(session: Session, name: str, **settings: Any) -> Campaign:
@@ -401,6 +447,26 @@ def status(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) 
             .group_by(BlockedDial.rule)
         ).all()
     )
+    call_handling = session.execute(
+        select(
+            func.count(CallAttempt.agent_dropped_at),
+            func.count(CallAttempt.voicemail_at),
+            func.max(CallAttempt.abandon_delay_ms),
+        ).where(CallAttempt.campaign_id == campaign.id)
+    ).one()
+    by_setter = dict(
+        session.execute(
+            select(Disposition.code, func.count())
+            .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
+            .where(CallAttempt.campaign_id == campaign.id, Disposition.set_by == "ivr")
+            .group_by(Disposition.code)
+        ).all()
+    )
+    overruns = session.scalar(
+        select(func.count(Disposition.id))
+        .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
+        .where(CallAttempt.campaign_id == campaign.id, Disposition.code == WRAP_UP_OVERRUN_CODE)
+    )
     profile = effective_profile(campaign)
     sizes = queue.sizes(r, campaign.id)
     live, abandoned = live_and_abandoned(results)
@@ -432,6 +498,14 @@ def status(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) 
         "abandoned": abandoned,
         "hung_up_before_agent": results.get("hung_up", 0),
         "abandon_rate": round(abandoned / live, 4) if live else 0.0,
+        # The longest a person waited for the abandon message (the rules say 2 s).
+        "abandon_delay_ms_max": call_handling[2],
+        "voicemails_left": call_handling[1],
+        # Wrap-ups that ran out (the system's NDP), and agents' lines dropped mid-call.
+        "wrap_up_overruns": overruns,
+        "agent_drops": call_handling[0],
+        # Agentless campaigns: the codes the IVR menu landed, by code.
+        "ivr_codes": by_setter,
         "abandon_target": campaign.abandon_target,
         # The profile's own measure (e.g. Ofcom: any 24 hours), across its window.
         "abandon_rate_window": {

@@ -45,6 +45,22 @@ def print_summary(s: dict) -> None:
     width = max(len(r[0]) for r in rows)
     for label, value in rows:
         click.echo(f"  {label:<{width}}  {value}")
+    if "ivr_promises" in s:
+        click.echo(
+            f"  IVR: {s['ivr_promises']} promises, {s['ivr_paid_claims']} say paid, "
+            f"{s['ivr_agent_requests']} asked for an agent, {s['ivr_wrong_party']} not the "
+            f"customer, {s['ivr_no_input']} no key"
+        )
+    if s.get("webhook_ms_p50") is not None:
+        click.echo(
+            f"  Voice webhook {s['webhook_ms_p50']:.1f} ms median, {s['webhook_ms_p99']:.1f} ms "
+            "p99 (the mock carrier's measure)"
+        )
+    if s.get("bridge_ms_p50") is not None:
+        click.echo(
+            f"  Live answer to agent: {s['bridge_ms_p50']:.0f} ms median, "
+            f"{s['bridge_ms_p99']:.0f} ms p99"
+        )
     codes = ", ".join(f"{k} {v}" for k, v in sorted(s["action_codes"].items()))
     click.echo(f"  Action codes: {codes}")
     if s.get("carrier_calls") is not None:
@@ -53,7 +69,11 @@ def print_summary(s: dict) -> None:
 
 @click.command("demo")
 @click.option("--accounts", type=click.IntRange(1, 100_000), default=200, show_default=True)
-@click.option("--agents", type=click.IntRange(1, 200), default=5, show_default=True)
+@click.option(
+    "--agents",
+    type=click.IntRange(0, 200),
+    help="simulated agents [5; 0 in ivr mode, where they take the callers who press 3]",
+)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option(
     "--minutes",
@@ -72,7 +92,7 @@ def print_summary(s: dict) -> None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(("progressive", "predictive")),
+    type=click.Choice(("progressive", "predictive", "ivr")),
     default="progressive",
     show_default=True,
     help="the campaign's dial mode",
@@ -81,6 +101,10 @@ def print_summary(s: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
 def demo(accounts, agents, seed, minutes, max_calls, speed, mode, headless, as_json) -> None:
     """Run the whole dialer on embedded defaults against the mock carrier."""
+    if agents is None:
+        agents = 0 if mode == "ivr" else 5
+    if agents == 0 and mode != "ivr":
+        raise click.BadParameter("a campaign with agents needs at least one", param_hint="--agents")
     options = DemoOptions(
         accounts=accounts,
         agents=agents,

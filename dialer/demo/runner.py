@@ -27,11 +27,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dialer.clock import Clock
 from dialer.config import MOCK_ACCOUNT_SID, MOCK_AUTH_TOKEN, Settings, load_settings
 from dialer.demo.agents import AgentBot
+from dialer.demo.summary import carrier_calls, latencies
+from dialer.demo.summary import summary as demo_summary
 from dialer.redis import ensure_embedded, stop_embedded
 
 DEMO_START = dtime(9, 0)  # simulated local time the demo's day starts (inside every window)
@@ -51,7 +53,7 @@ class DemoOptions:
     speed: float = 90.0
     headless: bool = False
     as_json: bool = False
-    mode: str = "progressive"  # the campaign's dial mode: progressive or predictive
+    mode: str = "progressive"  # the campaign's dial mode: progressive, predictive or ivr
 
 
 @dataclass
@@ -206,8 +208,12 @@ def run_demo(
         _wait_http(f"http://127.0.0.1:{mock_port}/_mock/clock", mock)
         _wait_http(f"{web}/healthz", webp)
         demo.say(f"Console: {web}/   mock carrier: http://127.0.0.1:{mock_port}/_mock/calls")
+        mock_url = f"http://127.0.0.1:{mock_port}"
+        if options.mode == "ivr":
+            _script_ivr_callers(settings, env, mock_url, options.seed)
         summary = _drive(demo, web, token, clock, settings, env, options)
-        summary["carrier_calls"] = _carrier_calls(mock_port)
+        summary["carrier_calls"] = carrier_calls(mock_url)
+        summary.update(latencies(mock_url))
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         if before_shutdown is not None:
             before_shutdown(summary, web)
@@ -235,7 +241,8 @@ def _drive(
 ) -> dict[str, Any]:
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
-    body = {"name": "Demo: overdue 1-360 DPD", "dial_mode": options.mode}
+    name = "Demo: IVR reminders" if options.mode == "ivr" else "Demo: overdue 1-360 DPD"
+    body = {"name": name, "dial_mode": options.mode}
     campaign = _api(http, "POST", f"{web}/api/campaigns", json=body)
     cid = campaign["id"]
     agent_ids = []
@@ -285,12 +292,49 @@ def _drive(
         bot.join(timeout=5)
     for agent_id in agent_ids:
         _api(http, "POST", f"{web}/api/agents/{agent_id}/logout")
-    summary = _summary(settings, env, cid)
+    summary = demo_summary(env, cid)
     summary["sim_minutes"] = round((clock.time() - sim_start) / 60, 1)
     summary["agents"] = options.agents
     summary["speed"] = options.speed
     summary["dispositions_refused"] = [r for bot in bots for r in bot.stats.refused]
     return summary
+
+
+# How the demo's borrowers answer the IVR menu (weights): the keys of each <Gather> in
+# order; "" is no key in time, "7" a key the menu has not.
+IVR_ANSWERS = (
+    (("1", "1"), 25),  # promise to pay today
+    (("1", "2"), 10),  # promise within 3 days
+    (("2",), 15),  # already paid
+    (("3",), 15),  # speak to an agent
+    (("9",), 10),  # not the customer
+    (("", ""), 15),  # no key, twice
+    (("7", "1", "1"), 10),  # a wrong key, then a promise
+)
+
+
+def _script_ivr_callers(settings: Settings, env: dict[str, str], mock_url: str, seed: int) -> None:
+    """Give each borrower's numbers the keys they will press (a seeded draw), through the
+    mock's control API; who answers at all stays the mock's own model."""
+    import random
+
+    from dialer.db import Database
+    from dialer.portfolio.models import Phone
+
+    db = Database(load_settings(env))
+    with db.session() as s:
+        numbers = sorted(set(s.scalars(select(Phone.number).where(Phone.dialable.is_(True)))))
+    db.engine.dispose()
+    rng = random.Random(f"{seed}:ivr")
+    choices, weights = zip(*IVR_ANSWERS, strict=True)
+    http = requests.Session()
+    for number in numbers:
+        keys = rng.choices(choices, weights=weights)[0]
+        resp = http.post(
+            f"{mock_url}/_mock/numbers/{number}", json={"digits": list(keys)}, timeout=10
+        )
+        if resp.status_code >= 400:
+            raise DemoError(f"the mock carrier refused the keys for a number: {resp.text}")
 
 
 def _settle(http: requests.Session, web: str, cid: int, clock: Clock) -> None:
@@ -301,80 +345,3 @@ def _settle(http: requests.Session, web: str, cid: int, clock: Clock) -> None:
         if status["in_progress"] == 0:
             return
         time.sleep(0.25)
-
-
-def _summary(settings: Settings, env: dict[str, str], cid: int) -> dict[str, Any]:
-    from dialer.campaigns.models import CallAttempt, Campaign
-    from dialer.campaigns.service import status
-    from dialer.db import Database
-    from dialer.outcomes.callbacks import due_counts as callback_counts
-    from dialer.outcomes.models import Disposition, Promise
-    from dialer.outcomes.referrals import counts_by_kind as referral_counts
-    from dialer.portfolio.models import Account
-    from dialer.redis import get_redis
-
-    s_settings = load_settings(env)
-    db = Database(s_settings)
-    now = Clock.from_settings(s_settings).now()
-    with db.session() as s:
-        st = status(s, get_redis(s_settings), s.get_one(Campaign, cid), now)
-        promises, promised = s.execute(
-            select(func.count(Promise.id), func.coalesce(func.sum(Promise.amount), 0))
-        ).one()
-        codes = dict(
-            s.execute(select(Disposition.code, func.count()).group_by(Disposition.code)).all()
-        )
-        referrals = referral_counts(s)
-        callbacks = callback_counts(s, now)
-        # Consistency: every connected call has an attempt with a SID, every promise a
-        # disposition on a connected call.
-        connected_without_sid = s.scalar(
-            select(func.count()).where(
-                CallAttempt.connected_at.is_not(None), CallAttempt.call_sid.is_(None)
-            )
-        )
-        promises_without_connected_call = s.scalar(
-            select(func.count(Promise.id))
-            .join(Disposition, Disposition.id == Promise.disposition_id)
-            .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
-            .where(CallAttempt.connected_at.is_(None))
-        )
-        out = {
-            "campaign_id": cid,
-            "accounts": s.scalar(select(func.count(Account.id))),
-            "calls_placed": st["calls_placed"],
-            "answered_human": st["answered_human"],
-            "answered_machine": st["answered_machine"],
-            "no_answer": st["no_answer"],
-            "busy": st["busy"],
-            "failed": st["failed"],
-            "errors": st["errors"],
-            "connected_to_agent": st["connected_to_agent"],
-            "abandoned": st["abandoned"],
-            "hung_up_before_agent": st["hung_up_before_agent"],
-            "abandon_rate": st["abandon_rate"],
-            "promises": promises,
-            "promised_amount": int(promised),
-            "callbacks": callbacks,
-            "referrals": referrals,
-            "action_codes": codes,
-            "entries": st["entries"],
-            "entries_done": st["done"],
-            "blocked": st["blocked"],
-            "consistency": {
-                "connected_without_call_sid": connected_without_sid,
-                "promises_without_connected_call": promises_without_connected_call,
-            },
-        }
-    db.engine.dispose()
-    return out
-
-
-def _carrier_calls(mock_port: int) -> int | None:
-    """How many customer calls (not agent legs) the mock carrier saw: the independent witness."""
-    url = f"http://127.0.0.1:{mock_port}/_mock/calls?limit=100000"
-    try:
-        calls = requests.get(url, timeout=10).json()["calls"]
-    except (requests.RequestException, ValueError, KeyError):
-        return None
-    return sum(1 for c in calls if str(c.get("to", "")).startswith("+"))

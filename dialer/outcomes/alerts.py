@@ -55,18 +55,45 @@ def raise_alert(session: Session, disposition: Disposition, *, label: str, now: 
     existing = session.scalar(select(Alert).where(Alert.disposition_id == disposition.id))
     if existing is not None:
         return existing
-    team = None
-    if disposition.agent_id is not None:
-        team = session.scalar(select(Agent.team).where(Agent.id == disposition.agent_id))
-    alert = Alert(
+    alert = raise_event_alert(
+        session,
         kind=disposition.code,
         label=label,
         account_id=disposition.account_id,
         attempt_id=disposition.attempt_id,
-        disposition_id=disposition.id,
         agent_id=disposition.agent_id,
-        team=team,
+        now=now,
         note=disposition.note,
+    )
+    alert.disposition_id = disposition.id
+    session.flush()
+    return alert
+
+
+def raise_event_alert(
+    session: Session,
+    *,
+    kind: str,
+    label: str,
+    account_id: int,
+    attempt_id: int | None,
+    agent_id: int | None,
+    now: datetime,
+    note: str | None = None,
+) -> Alert:
+    """An alert raised by something that happened on a call rather than by an action code
+    (an agent's line dropping mid-call): shown and delivered like the others."""
+    team = None
+    if agent_id is not None:
+        team = session.scalar(select(Agent.team).where(Agent.id == agent_id))
+    alert = Alert(
+        kind=kind[:8],
+        label=label[:200],
+        account_id=account_id,
+        attempt_id=attempt_id,
+        agent_id=agent_id,
+        team=team,
+        note=note,
         created_at=now,
         webhook_state="pending",
         webhook_attempts=0,

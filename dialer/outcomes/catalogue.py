@@ -38,6 +38,7 @@ EFFECT_KINDS: dict[str, str] = {
     "escalate_to": "kind",
     "alert_team_lead": "flag",
     "stop_account": "flag",  # close the account (deceased...)
+    "paid_claim": "flag",  # says already paid: verified against the payments (promises.py)
 }
 SPEC_KEYS = ("code", "label_vi", "label_en", "setters", "requires", "effects", *FLAGS, "active")
 
@@ -52,7 +53,16 @@ SYSTEM_RESULT_CODES = {
     "error": "NKP",  # our side failed (webhook error, carrier error): try again later
     "hung_up": "HUP",  # answered, then hung up before an agent was connected
     "reminded": "RMD",  # agentless (IVR) campaign: a person heard the reminder
+    # Our account may not call the number's country: the phone is set aside, try another.
+    "geo_blocked": "NKP",
+    # An inbound caller who heard their account's details and wanted no agent.
+    "informed": "INF",
 }
+
+
+# The system's code for an attempt whose agent let the wrap-up time run out; the agent's own
+# code, recorded late, replaces it (as a correction, audited: outcomes.service).
+WRAP_UP_OVERRUN_CODE = "NDP"
 
 
 @dataclass(frozen=True)

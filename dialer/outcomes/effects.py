@@ -68,6 +68,9 @@ class Effects:
     alert_team_lead: bool = False
     stop_account: bool = False
     add_phone: str | None = None  # E.164 of a new number the setter gave
+    # "Already paid" (PAID, WFP): a claim for the overdue amount, checked against the
+    # payments by the promise evaluation like a promise due today (kept = verified).
+    paid_claim: bool = False
 
 
 class DispositionError(ValueError):
@@ -160,4 +163,5 @@ def plan(spec: CodeSpec, given: DispositionInput, facts: AccountFacts) -> Effect
         refer=refer,
         alert_team_lead=bool(fx.get("alert_team_lead")),
         stop_account=bool(fx.get("stop_account")),
+        paid_claim=bool(fx.get("paid_claim")) and not spec.is_promise,
     )

@@ -93,6 +93,9 @@ class Promise(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     disposition_id: Mapped[int] = mapped_column(ForeignKey("dispositions.id"), unique=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    # promise: to pay `amount` by `due_date`; paid_claim: the borrower says they have paid
+    # (PAID, WFP), verified the same way against the payments (kept = verified).
+    kind: Mapped[str] = mapped_column(String(16), default="promise", server_default="promise")
     amount: Mapped[int] = mapped_column(BigInteger)
     due_date: Mapped[date] = mapped_column(Date)
     # pending | kept | broken; the daily evaluation (outcomes/promises.py) settles pending ones.

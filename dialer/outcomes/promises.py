@@ -103,6 +103,39 @@ class Evaluation:
         return {"kept": self.kept, "broken": self.broken, "pending": self.pending}
 
 
+# A borrower who says they have paid may have paid a few days before the call (the bank's
+# file is behind): payments this many days before the claim count for it.
+PAID_CLAIM_LOOKBACK_DAYS = 10
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What one promise (or paid claim) is checked against: its terms, the rule of its
+    payment window, and the days after its due date that its call suppression lasted."""
+
+    terms: PromiseTerms
+    rule: KeptRule
+    hold_days: int
+
+
+def terms_of(promise: Promise, effects: dict[str, Any], rule: KeptRule, zone: ZoneInfo) -> Checked:
+    """A promise counts payments from the day it was made to its due date plus the
+    evaluation's grace; its suppression lasted the code's grace days, or the evaluation's if
+    longer. A paid claim ("already paid", PAID / WFP) is the overdue amount due on the day of
+    the claim; payments from a few days before count, and it stays pending while the code
+    holds the calls (its suppress days): after that it is not verified (broken), and the
+    account is called again and ranked up.
+    """
+    made_on = promise.created_at.astimezone(zone).date()
+    if promise.kind == "paid_claim":
+        hold = int(effects.get("suppress_days", rule.grace_days))
+        since = made_on - timedelta(days=PAID_CLAIM_LOOKBACK_DAYS)
+        terms = PromiseTerms(promise.amount, since, promise.due_date)
+        return Checked(terms, KeptRule(rule.kept_share, hold), hold)
+    hold = max(int(effects.get("grace_days", 0)), rule.grace_days)
+    return Checked(PromiseTerms(promise.amount, made_on, promise.due_date), rule, hold)
+
+
 def _local_day_start(day: date, tz: str) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(tz)).astimezone(UTC)
 
@@ -137,10 +170,8 @@ def evaluate_promises(
     broken_holds: dict[int, date] = {}  # account -> the latest suppression a broken one set
     kept_paid: dict[int, int] = defaultdict(int)  # account -> payments its kept promises counted
     for promise, effects in rows:
-        terms = PromiseTerms(
-            promise.amount, promise.created_at.astimezone(zone).date(), promise.due_date
-        )
-        verdict = evaluate(terms, payments[promise.account_id], on, rule)
+        checked = terms_of(promise, effects or {}, rule, zone)
+        verdict = evaluate(checked.terms, payments[promise.account_id], on, checked.rule)
         if verdict.state == "pending":
             result.pending += 1
             continue
@@ -160,9 +191,8 @@ def evaluate_promises(
         else:
             result.broken += 1
             # The suppression this promise set (outcomes.effects.plan: due + the code's
-            # grace days), or the evaluation's grace if that is longer.
-            code_grace = int((effects or {}).get("grace_days", 0))
-            hold = promise.due_date + timedelta(days=max(code_grace, rule.grace_days))
+            # grace days, or a paid claim's hold), or the evaluation's grace if longer.
+            hold = promise.due_date + timedelta(days=checked.hold_days)
             broken_holds[promise.account_id] = max(hold, broken_holds.get(promise.account_id, hold))
     for account_id, hold in broken_holds.items():
         if _lift_suppression(session, account_id, hold, rule):
@@ -248,7 +278,7 @@ def payment_schedule(session: Session, on: date, *, tz: str) -> list[ScheduleRow
         select(Promise, Account.account_no, Account.customer_name, Agent.username, Agent.team)
         .join(Account, Account.id == Promise.account_id)
         .outerjoin(Agent, Agent.id == Promise.agent_id)
-        .where(Promise.state == "pending", Promise.due_date.in_(days))
+        .where(Promise.state == "pending", Promise.kind == "promise", Promise.due_date.in_(days))
     ).all()
     installments = session.execute(
         select(

@@ -8,7 +8,7 @@ apply through `_apply`; both write the audit log. Nothing here touches Redis exc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,12 @@ from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNum
 from dialer.campaigns.ranking import round3, weights_from
 from dialer.campaigns.service import attempts_per_phone, callable_phones, requeue
 from dialer.outcomes import alerts
-from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, CodeSpec, get_code
+from dialer.outcomes.catalogue import (
+    SYSTEM_RESULT_CODES,
+    WRAP_UP_OVERRUN_CODE,
+    CodeSpec,
+    get_code,
+)
 from dialer.outcomes.effects import (
     AccountFacts,
     DispositionError,
@@ -49,11 +54,15 @@ class Recorded:
     disposition_id: int
     code: str
     effects: Effects
-    entry_id: int
-    campaign_id: int
-    entry_state: str  # queued (dial again) | done | unchanged (a correction after a redial)
+    entry_id: int | None  # None: an inbound call, in no campaign
+    campaign_id: int | None
+    # queued (dial again) | done | unchanged (a correction after a redial) | none (inbound)
+    entry_state: str
     retry_at: datetime | None  # when it may be dialed again (None: now)
     score: float
+    # It replaced an earlier code (a correction, or a late code over NDP): the queue side
+    # must take the entry out before putting it back (after_correction).
+    replaced: bool = False
 
 
 def _refusals_before(session: Session, account_id: int, but: int | None = None) -> int:
@@ -128,17 +137,32 @@ def record_disposition(
     agent_id: int | None,
     now: datetime,
     today: date,
+    correction_minutes: int = 30,
 ) -> Recorded:
     """Validate and record an action code for an attempt, and apply its effects in SQL.
 
     Raises DispositionError (nothing changed) when the input is refused. The caller commits,
-    then applies the queue side (Redis) from the returned Recorded.
+    then applies the queue side (Redis) from the returned Recorded. An agent's code for a
+    call whose wrap-up ran out replaces the system's NDP, within the correction window.
     """
+    existing = session.scalar(select(Disposition).where(Disposition.attempt_id == attempt.id))
+    if existing is not None and _overrun_of(existing, attempt, agent_id):
+        return correct_disposition(
+            session,
+            attempt,
+            given,
+            actor="agent",
+            agent_id=agent_id,
+            now=now,
+            today=today,
+            window_minutes=correction_minutes,
+        )
     spec = get_code(session, given.code)
+    if attempt.account_id is None:
+        raise DispositionError([f"attempt {attempt.id} has no account (an unidentified caller)"])
     account = session.get_one(Account, attempt.account_id)
     facts = _facts(session, account, now, today, None)
     problems = validate(spec, given, facts)
-    existing = session.scalar(select(Disposition).where(Disposition.attempt_id == attempt.id))
     if existing is not None:
         problems.append(f"attempt {attempt.id} already has action code {existing.code}")
     if given.setter == "agent":
@@ -186,15 +210,21 @@ def _apply(
     applied: dict[str, Any] = {}
     attempt.action_code = spec.code
 
-    if fx.create_promise:
-        assert given.promise_amount is not None and given.promise_date is not None
-        # One promise row per disposition: a correction rewrites the one it cancelled.
+    if fx.create_promise or fx.paid_claim:
+        # One promise row per disposition: a correction rewrites the one it cancelled. A
+        # paid claim is the overdue amount "paid by today", checked the same way.
         promise = session.scalar(select(Promise).where(Promise.disposition_id == disposition.id))
         if promise is None:
             promise = Promise(account_id=account.id, disposition_id=disposition.id)
             session.add(promise)
-        promise.agent_id, promise.amount = agent_id, given.promise_amount
-        promise.due_date, promise.state, promise.created_at = given.promise_date, "pending", now
+        if fx.create_promise:
+            assert given.promise_amount is not None and given.promise_date is not None
+            promise.kind, promise.amount = "promise", given.promise_amount
+            promise.due_date = given.promise_date
+        else:
+            promise.kind, promise.amount = "paid_claim", account.overdue_amount
+            promise.due_date = facts.today
+        promise.agent_id, promise.state, promise.created_at = agent_id, "pending", now
         session.flush()
         applied["promise_id"] = promise.id
     if fx.callback_at is not None:
@@ -207,12 +237,13 @@ def _apply(
         callback.due_at, callback.state, callback.created_at = fx.callback_at, "scheduled", now
         session.flush()
         applied["callback_id"] = callback.id
-    phone = session.get_one(Phone, attempt.phone_id)
-    if fx.retire_phone and phone.dialable:
+    # An inbound caller whose number the account does not have: no phone to act on.
+    phone = session.get(Phone, attempt.phone_id) if attempt.phone_id is not None else None
+    if phone is not None and fx.retire_phone and phone.dialable:
         applied["retired_phone_id"], applied["phone_reason_before"] = phone.id, phone.reason
         phone.dialable = False
         phone.reason = f"retired:{spec.code}"
-    if fx.dnc and session.get(DncNumber, phone.number) is None:
+    if phone is not None and fx.dnc and session.get(DncNumber, phone.number) is None:
         session.add(DncNumber(number=phone.number, reason=spec.label_en, source="call"))
         applied["dnc_added"] = True
     if fx.add_phone is not None:
@@ -241,6 +272,8 @@ def _apply(
         applied["account_closed"] = True
     disposition.applied = applied
 
+    if attempt.entry_id is None:  # an inbound call: no campaign entry to dial again
+        return Recorded(disposition.id, spec.code, fx, None, None, "none", None, 0.0)
     entry = session.get_one(CampaignEntry, attempt.entry_id)
     if not settle_entry:
         return Recorded(
@@ -263,7 +296,7 @@ def _apply(
     )
     if entry.state == "queued" and minutes and fx.callback_at is None:
         retry_at = now + timedelta(minutes=minutes)
-    if retry_at is not None and fx.next_phone and fx.callback_at is None:
+    if retry_at is not None and fx.next_phone and fx.callback_at is None and phone is not None:
         # Another of the account's numbers has been tried less: dial it now, not later.
         tried = attempts_per_phone(session, entry.id)
         fewest = min(tried.get(p.id, 0) for p in callable_phones(account, profile))
@@ -312,6 +345,16 @@ def _add_phone(session: Session, account: Account, number: str) -> dict[str, Any
     return {"added_phone_id": phone.id}
 
 
+def _overrun_of(disposition: Disposition, attempt: CallAttempt, agent_id: int | None) -> bool:
+    """The system gave this agent's call NDP when the wrap-up ran out."""
+    return (
+        disposition.code == WRAP_UP_OVERRUN_CODE
+        and disposition.set_by == "system"
+        and agent_id is not None
+        and attempt.agent_id == agent_id
+    )
+
+
 def _undo_problems(session: Session, applied: dict[str, Any]) -> list[str]:
     """Why the effects of a disposition can no longer be undone (empty: they can)."""
     problems = []
@@ -352,10 +395,11 @@ def _undo(session: Session, disposition: Disposition, attempt: CallAttempt, toda
                 raise DispositionError(
                     [f"the {model.__tablename__[:-1]} it created is no longer {was}"]
                 )
-    phone = session.get_one(Phone, attempt.phone_id)
-    if "retired_phone_id" in applied and phone.reason == f"retired:{disposition.code}":
+    phone = session.get(Phone, attempt.phone_id) if attempt.phone_id is not None else None
+    retired_here = phone is not None and phone.reason == f"retired:{disposition.code}"
+    if phone is not None and "retired_phone_id" in applied and retired_here:
         phone.dialable, phone.reason = True, applied.get("phone_reason_before")
-    if applied.get("dnc_added"):
+    if phone is not None and applied.get("dnc_added"):
         dnc = session.get(DncNumber, phone.number)
         if dnc is not None and dnc.source == "call":
             session.delete(dnc)
@@ -411,7 +455,8 @@ def correct_disposition(
     problems = []
     if actor == "supervisor" and not (supervisor or "").strip():
         problems.append("a supervisor's correction needs the supervisor's name, for the audit log")
-    if actor == "agent" and (disposition.set_by != "agent" or disposition.agent_id != agent_id):
+    own = disposition.set_by == "agent" and disposition.agent_id == agent_id
+    if actor == "agent" and not own and not _overrun_of(disposition, attempt, agent_id):
         problems.append(
             f"only the agent who recorded attempt {attempt.id}'s code (or a supervisor) "
             "may correct it"
@@ -435,14 +480,18 @@ def correct_disposition(
     _undo(session, disposition, attempt, today)
     disposition.code, disposition.note = spec.code, given.note
     disposition.fields, disposition.corrected_at = _fields_of(given), now
-    entry = session.get_one(CampaignEntry, attempt.entry_id)
-    later_attempt = session.scalar(
-        select(func.count(CallAttempt.id)).where(
-            CallAttempt.entry_id == entry.id, CallAttempt.id > attempt.id
+    settle = False
+    if attempt.entry_id is not None:
+        entry = session.get_one(CampaignEntry, attempt.entry_id)
+        later_attempt = session.scalar(
+            select(func.count(CallAttempt.id)).where(
+                CallAttempt.entry_id == entry.id, CallAttempt.id > attempt.id
+            )
         )
-    )
-    # After a redial the entry's state belongs to the newer call: leave it alone.
-    settle = not later_attempt and entry.state in ("queued", "done")
+        # After a redial the entry's state belongs to the newer call: leave it alone.
+        settle = not later_attempt and entry.state in ("queued", "done")
+    if actor == "agent" and disposition.set_by == "system":  # the agent's code over NDP
+        disposition.set_by, disposition.agent_id = "agent", agent_id
     recorded = _apply(session, attempt, disposition, spec, given, facts, now, settle_entry=settle)
     _audit(
         session,
@@ -454,12 +503,12 @@ def correct_disposition(
         actor_name=(supervisor or "").strip()[:64] or None if actor == "supervisor" else None,
     )
     session.flush()
-    return recorded
+    return replace(recorded, replaced=True)
 
 
 def after_correction(r: redis.Redis, recorded: Recorded, now: datetime) -> None:
     """The queue side of a committed correction: the entry leaves or re-enters the queue."""
-    if recorded.entry_state == "unchanged":
+    if recorded.entry_state in ("unchanged", "none") or recorded.entry_id is None:
         return
     with r.pipeline() as pipe:
         pipe.zrem(Keys.dial_queue(recorded.campaign_id), recorded.entry_id)

@@ -147,9 +147,13 @@ def dispose(attempt_id: int):
             agent_id=agent_id,
             now=rt.clock.now(),
             today=followups.local_today(rt),
+            correction_minutes=rt.settings.correction_minutes,
         ),
     )
-    followups.after_disposition(rt, recorded)
+    if recorded.replaced:  # a late code over the wrap-up overrun's NDP
+        after_correction(rt.redis, recorded, rt.clock.now())
+    else:
+        followups.after_disposition(rt, recorded)
     # Ready now if the call is over; otherwise as soon as it ends (decided in Redis, atomically).
     presence.disposed(rt.redis, agent_id, attempt_id, rt.now_ts())
     return jsonify(_recorded_json(recorded)), 201

@@ -14,11 +14,24 @@ PHONE_RELATIONS = ("mobile", "home", "work", "reference")
 OBLIGOR_RELATIONS = ("mobile", "home", "work")
 
 
+def keypad_digits(account_no: str) -> str:
+    """The digits of an account number: what a caller keys in on the phone (LD012345678
+    is keyed 012345678)."""
+    return "".join(ch for ch in account_no if ch.isdigit())
+
+
+def _keypad_default(context) -> str:  # type: ignore[no-untyped-def]
+    return keypad_digits(context.get_current_parameters()["account_no"])
+
+
 class Account(Base):
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_no: Mapped[str] = mapped_column(String(64), unique=True)
+    # The account number's digits, for an inbound caller who keys it in (indexed: the IVR
+    # looks it up while the caller waits). Set from account_no on insert (it never changes).
+    keypad_no: Mapped[str] = mapped_column(String(64), index=True, default=_keypad_default)
     customer_name: Mapped[str] = mapped_column(String(200))
     national_id: Mapped[str | None] = mapped_column(String(32))
     product: Mapped[str | None] = mapped_column(String(64))

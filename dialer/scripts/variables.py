@@ -148,7 +148,16 @@ PROMPTS: dict[str, PromptSpec] = {
     "inbound_ask_account": PromptSpec(
         "inbound: key in the contract number, then #", GENERAL, _NO_ACCOUNT
     ),
-    "inbound_not_found": PromptSpec("inbound: no contract with that number", GENERAL, _NO_ACCOUNT),
+    "inbound_ask_id": PromptSpec(
+        "inbound, a keyed contract: the last 4 digits of the borrower's national ID",
+        GENERAL,
+        _NO_ACCOUNT,
+    ),
+    "inbound_not_found": PromptSpec(
+        "inbound: no contract with that number (or the ID digits did not match)",
+        GENERAL,
+        _NO_ACCOUNT,
+    ),
     "inbound_account": PromptSpec(
         "inbound: amount due, due date and how to pay", ACCOUNT | {"payment_channels"}
     ),

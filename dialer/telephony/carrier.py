@@ -8,6 +8,7 @@ carrier); without it, at api.twilio.com with the real credentials.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import requests
@@ -19,8 +20,12 @@ from dialer.config import MOCK_AUTH_TOKEN, Settings
 
 FINAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 # Real seconds a call lookup may take. Lookups run in the pacer's loop, which must not hang
-# on a carrier that stopped answering; call creation keeps the library's default.
+# on a carrier that stopped answering. Call creation has its own (Settings.carrier_timeout).
 FETCH_TIMEOUT_SECONDS = 5.0
+# A call found by a lookup after a create timed out must have been created no earlier than
+# this before the attempt (the carrier's clock and ours differ a little; its dates are to
+# the second).
+LOOKUP_CLOCK_SKEW = timedelta(seconds=5)
 
 
 class CarrierError(RuntimeError):
@@ -30,6 +35,10 @@ class CarrierError(RuntimeError):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+class CarrierTimeout(CarrierError):
+    """The carrier did not answer a create in time: the call may or may not exist."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class CallRequest:
     machine_detection_timeout: int | None = None
     async_amd: bool = False
     async_amd_status_callback: str | None = None
+    record: bool = False  # record the call from its answer (Record=true)
+    recording_status_callback: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -76,6 +87,12 @@ class Carrier(Protocol):
         does not know the call; with no code and no status when it cannot be reached."""
         ...
 
+    def find_call(self, to: str, from_: str, created_after: datetime) -> list[str]:
+        """SIDs of calls from `from_` to `to` created at or after `created_after`, newest
+        first (after a create timed out: did the call come into being?). CarrierError when
+        the carrier cannot be asked."""
+        ...
+
 
 def make_twilio_client(settings: Settings, timeout: float | None = None) -> Client:
     """The official client, pointed at TWILIO_API_BASE when that is set; `timeout` (real
@@ -97,11 +114,18 @@ def make_twilio_client(settings: Settings, timeout: float | None = None) -> Clie
     return client
 
 
+def _never_sent(exc: requests.RequestException) -> bool:
+    """The request cannot have reached the carrier: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
+
+
 class TwilioCarrier:
     """Carrier over Twilio's REST API (or the mock carrier, which speaks the same API)."""
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
-        self.client = client or make_twilio_client(settings)
+        self.client = client or make_twilio_client(settings, settings.carrier_timeout)
         self._lookup_client = client or make_twilio_client(settings, FETCH_TIMEOUT_SECONDS)
 
     def place_call(self, request: CallRequest) -> str:
@@ -122,11 +146,22 @@ class TwilioCarrier:
             params["status_callback_method"] = "POST"
         if request.async_amd:
             params["async_amd"] = "true"
+        if request.record:
+            params["record"] = True
+            if request.recording_status_callback:
+                params["recording_status_callback"] = request.recording_status_callback
+                params["recording_status_callback_method"] = "POST"
         params.update(request.extra)
         try:
             call = self.client.calls.create(**params)
         except TwilioRestException as exc:
             raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+        except requests.RequestException as exc:
+            if _never_sent(exc):
+                raise CarrierError(f"carrier unreachable: {exc.__class__.__name__}") from exc
+            # Sent, and then no answer (timeout, reset): the call may exist; the caller
+            # looks it up before counting it as not placed.
+            raise CarrierTimeout(f"no answer to the create: {exc.__class__.__name__}") from exc
         return call.sid
 
     def hangup(self, call_sid: str) -> None:
@@ -139,6 +174,16 @@ class TwilioCarrier:
             self.client.calls(call_sid).update(status=target)
         except TwilioRestException as exc:
             raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+
+    def find_call(self, to: str, from_: str, created_after: datetime) -> list[str]:
+        since = created_after - LOOKUP_CLOCK_SKEW
+        try:
+            calls = self._lookup_client.calls.list(to=to, from_=from_, limit=20)
+        except TwilioRestException as exc:
+            raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+        except requests.RequestException as exc:
+            raise CarrierError(f"carrier unreachable: {exc.__class__.__name__}") from exc
+        return [c.sid for c in calls if c.date_created is not None and c.date_created >= since]
 
     def fetch_call(self, call_sid: str) -> CallInfo:
         try:

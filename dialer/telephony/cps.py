@@ -64,3 +64,30 @@ def acquire(r: redis.Redis, rate: float, clock: Clock, max_wait: float) -> bool:
             return False
         clock.sleep(wait)
         waited += wait
+
+
+# The carrier said "too many requests" (20429): every process holds back for a while,
+# longer after each refusal in a row, and a call placed ends it (`clear_backoff`).
+BACKOFF_FIRST_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 30.0
+
+
+def back_off(r: redis.Redis, clock: Clock) -> float:
+    """Note a 20429; returns the simulated seconds every dial now waits."""
+    key = Keys.carrier_backoff()
+    refusals = int(r.incr(f"{key}:count"))
+    r.expire(f"{key}:count", 3600)
+    seconds = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (refusals - 1))
+    r.set(key, refusals, px=max(1, int(1000 * clock.real_seconds(seconds))))
+    return seconds
+
+
+def backoff_left(r: redis.Redis, clock: Clock) -> float:
+    """Simulated seconds the carrier's backoff still lasts (0: none)."""
+    left_ms = r.pttl(Keys.carrier_backoff())
+    return 0.0 if left_ms <= 0 else left_ms / 1000 * clock.speed
+
+
+def clear_backoff(r: redis.Redis) -> None:
+    """A call was placed: the carrier takes calls again."""
+    r.delete(f"{Keys.carrier_backoff()}:count")

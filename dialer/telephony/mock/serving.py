@@ -20,13 +20,20 @@ class ServerThread:
     """A waitress server on its own thread: start() returns the base URL, stop() joins it."""
 
     def __init__(
-        self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 16, name: str = "wsgi"
+        self,
+        app,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        threads: int = 16,
+        name: str = "wsgi",
+        **options,
     ):
         self.app = app
         self.host = host
         self.port = port
         self.threads = threads
         self.name = name
+        self.options = options  # waitress settings that win over the ones below
         self._server = None
         self._thread: threading.Thread | None = None
 
@@ -42,18 +49,17 @@ class ServerThread:
     def start(self) -> str:
         if self._server is not None:
             return self.base_url
-        self._server = create_server(
-            self.app,
-            host=self.host,
-            port=self.port,
-            threads=self.threads,
+        options = {
+            "threads": self.threads,
             # Clients (the dialer, test receivers) keep connections alive; don't let
             # idle ones pile up.
-            channel_timeout=30,
-            connection_limit=1000,
-            ident="mock-carrier",
-            clear_untrusted_proxy_headers=True,
-        )
+            "channel_timeout": 30,
+            "connection_limit": 1000,
+            "ident": "mock-carrier",
+            "clear_untrusted_proxy_headers": True,
+            **self.options,
+        }
+        self._server = create_server(self.app, host=self.host, port=self.port, **options)
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-server", daemon=True)
         self._thread.start()
         return self.base_url

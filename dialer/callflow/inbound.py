@@ -1,0 +1,278 @@
+"""Inbound calls: a borrower calls the bank's number (its Voice URL is /twilio/inbound).
+
+    welcome
+    identified by the caller's number (one account has it)   -> the account
+    unknown, withheld or shared by several accounts          -> key in the account number
+        (#), then, when the account has a national ID, its last 4 digits; twice at most
+    the account: amount due, due date, how to pay; menu 1 an agent, 2 hear it again
+        1: a ready agent of the account's campaign team, else any ready agent, bridged with
+           the same screen pop as an outbound call; none: a callback request (CAB)
+        no key / a wrong key: said again once, then goodbye
+
+Every inbound call is a call attempt with direction "inbound" and its outcome: bridged
+(the agent's code), a callback (CAB), informed (INF: heard the details), hung up (HUP), or
+unidentified (no account, no code). The step travels in the Gather's action URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dialer.agents import presence
+from dialer.callflow import common
+from dialer.campaigns import attempts, followups
+from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
+from dialer.db import on_commit
+from dialer.outcomes.effects import DispositionError, DispositionInput
+from dialer.outcomes.service import record_disposition
+from dialer.portfolio.models import Account, Phone
+from dialer.redis import Keys
+from dialer.runtime import Runtime
+from dialer.telephony.twiml import HANGUP, Gather, Hangup, JoinRoom, Reply, agent_room
+
+log = logging.getLogger(__name__)
+
+
+class Step(StrEnum):
+    ACCOUNT = "account"  # key in the account number, then #
+    VERIFY = "verify"  # the last 4 digits of the national ID
+    MENU = "menu"  # 1 an agent, 2 hear it again
+
+
+TRIES = 2
+MAX_REPEATS = 3  # "2: hear it again" this many times, then goodbye
+INFO_READ = "i"  # in the attempt's ivr_path: the account's details were read out
+ACCOUNT_DIGITS = 20
+
+
+def _gather(rt: Runtime, attempt_id: int, step: Step, try_no: int, *prompts: Any) -> Gather:
+    where = {"attempt": attempt_id, "step": step, "try": try_no}
+    digits = {Step.ACCOUNT: None, Step.VERIFY: 4, Step.MENU: 1}[step]
+    return Gather(
+        action=common.webhook_url(rt.settings, "inbound", **where),
+        prompts=tuple(prompts),
+        num_digits=digits,
+        timeout=8 if step != Step.MENU else 6,
+    )
+
+
+def _caller_accounts(s: Session, number: str) -> list[tuple[Account, Phone]]:
+    """Accounts (not closed) that have this number, with the phone that matched."""
+    if not number.startswith("+"):
+        return []  # withheld ("anonymous") or not a number
+    rows = s.execute(
+        select(Account, Phone)
+        .join(Phone, Phone.account_id == Account.id)
+        .where(Phone.number == number, Account.status != "closed")
+    ).all()
+    by_account = {account.id: (account, phone) for account, phone in rows}
+    return list(by_account.values())
+
+
+def answer(rt: Runtime, *, call_sid: str, caller: str, called: str) -> Reply:
+    """The bank's number rang: identify the caller, then read the account or ask for it."""
+    now = rt.clock.now()
+    with rt.db.begin() as s:
+        attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_sid == call_sid))
+        if attempt is None:
+            matches = _caller_accounts(s, caller)
+            account, phone = matches[0] if len(matches) == 1 else (None, None)
+            attempt = CallAttempt(
+                direction="inbound",
+                call_sid=call_sid,
+                caller_number=caller[:32] or None,
+                account_id=account.id if account else None,
+                phone_id=phone.id if phone else None,
+                status="in-progress",
+                created_at=now,
+                answered_at=now,
+            )
+            s.add(attempt)
+            s.flush()
+            log.info("inbound call %s: %s", attempt.id, "identified" if account else "unknown")
+        script = common.script_of(s, None)
+        caller_of = common.caller_of(None, rt.settings)
+        welcome = common.say(script, "inbound_welcome", common.caller_context(caller_of))
+        if attempt.account_id is None:
+            ask = common.say(script, "inbound_ask_account", common.caller_context(caller_of))
+            return (welcome, _gather(rt, attempt.id, Step.ACCOUNT, 1, ask), Hangup())
+        return (welcome, *_account_menu(s, rt, attempt, 1))
+
+
+def _account_menu(s: Session, rt: Runtime, attempt: CallAttempt, try_no: int) -> Reply:
+    """The account's details, then the menu (the details count as read)."""
+    account = s.get_one(Account, attempt.account_id)
+    script = common.script_of(s, None)
+    context = common.account_context(s, account, common.caller_of(None, rt.settings), rt.settings)
+    attempt.ivr_path = _path(attempt.ivr_path, INFO_READ)
+    menu = _gather(rt, attempt.id, Step.MENU, try_no, common.say(script, "inbound_menu", context))
+    return (common.say(script, "inbound_account", context), menu, Hangup())
+
+
+def handle_key(rt: Runtime, *, attempt_id: int, step: str, try_no: int, digits: str) -> Reply:
+    """Keys pressed (or none) at one of the inbound menus."""
+    if step not in tuple(Step):
+        return HANGUP
+    key = digits.strip()
+    with rt.db.begin() as s:
+        attempt = s.get(CallAttempt, attempt_id)
+        if attempt is None or attempt.direction != "inbound" or attempt.ended_at is not None:
+            return HANGUP
+        script = common.script_of(s, None)
+        anyone = common.caller_context(common.caller_of(None, rt.settings))
+        goodbye = (common.say(script, "goodbye", anyone), Hangup())
+        if step == Step.ACCOUNT:
+            return _keyed_account(s, rt, attempt, key, try_no) or goodbye
+        if step == Step.VERIFY:
+            return _verified(s, rt, attempt, key, try_no) or goodbye
+        if attempt.account_id is None:
+            return goodbye
+        attempt.ivr_path = _path(attempt.ivr_path, key or "_")
+        if key == "1":
+            wants_agent = True
+        elif key == "2" and attempt.ivr_path.count(INFO_READ) <= MAX_REPEATS:
+            return _account_menu(s, rt, attempt, 1)
+        elif try_no < TRIES and key != "2":
+            context = anyone
+            why = "no_input" if not key else "invalid_choice"
+            prompt = common.say(script, "inbound_menu", context)
+            again = _gather(rt, attempt.id, Step.MENU, try_no + 1, prompt)
+            return (common.say(script, why, context), again, Hangup())
+        else:
+            return goodbye
+    if wants_agent:
+        return _to_agent(rt, attempt_id)
+    return HANGUP  # pragma: no cover - every branch above returns
+
+
+def _keyed_account(
+    s: Session, rt: Runtime, attempt: CallAttempt, key: str, try_no: int
+) -> Reply | None:
+    """The caller keyed an account number: found, go on (verify it first when the account
+    has a national ID); not found, ask once more."""
+    script = common.script_of(s, None)
+    anyone = common.caller_context(common.caller_of(None, rt.settings))
+    found = None
+    if key.isdigit() and len(key) <= ACCOUNT_DIGITS:
+        found = s.scalars(
+            select(Account).where(Account.keypad_no == key, Account.status != "closed")
+        ).all()
+    if found and len(found) == 1:
+        account = found[0]
+        attempt.account_id = account.id
+        phone = s.scalar(
+            select(Phone).where(
+                Phone.account_id == account.id, Phone.number == (attempt.caller_number or "")
+            )
+        )
+        attempt.phone_id = phone.id if phone else None
+        if account.national_id and len(account.national_id) >= 4:
+            ask = common.say(script, "inbound_ask_id", anyone)
+            return (_gather(rt, attempt.id, Step.VERIFY, 1, ask), Hangup())
+        return _account_menu(s, rt, attempt, 1)
+    if try_no >= TRIES:
+        return None
+    again = common.say(script, "inbound_ask_account", anyone)
+    not_found = common.say(script, "inbound_not_found", anyone)
+    return (not_found, _gather(rt, attempt.id, Step.ACCOUNT, try_no + 1, again), Hangup())
+
+
+def _verified(s: Session, rt: Runtime, attempt: CallAttempt, key: str, try_no: int) -> Reply | None:
+    """Someone who keyed an account number hears its details only after the last 4
+    digits of the borrower's national ID: the number alone is not proof of who calls."""
+    if attempt.account_id is None:
+        return None
+    account = s.get_one(Account, attempt.account_id)
+    if account.national_id and key == account.national_id[-4:]:
+        return _account_menu(s, rt, attempt, 1)
+    if try_no >= TRIES:
+        attempt.account_id, attempt.phone_id = None, None  # never identified
+        return None
+    script = common.script_of(s, None)
+    anyone = common.caller_context(common.caller_of(None, rt.settings))
+    ask = common.say(script, "inbound_ask_id", anyone)
+    wrong = common.say(script, "inbound_not_found", anyone)
+    return (wrong, _gather(rt, attempt.id, Step.VERIFY, try_no + 1, ask), Hangup())
+
+
+def _team_campaigns(rt: Runtime, account_id: int) -> list[int]:
+    """The running campaigns whose agents may take this borrower: the one dialing the
+    account first (its team knows it), then every other running campaign."""
+    running = [int(c) for c in rt.redis.hkeys(Keys.running_campaigns())]
+    if not running:
+        return []
+    with rt.db.session() as s:
+        own = s.scalars(
+            select(CampaignEntry.campaign_id)
+            .join(Campaign, Campaign.id == CampaignEntry.campaign_id)
+            .where(CampaignEntry.account_id == account_id, Campaign.id.in_(running))
+            .order_by(CampaignEntry.id.desc())
+        ).all()
+    return list(dict.fromkeys([*own, *running]))
+
+
+def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
+    """Key 1: a ready agent (the account's campaign team first), else a callback request."""
+    with rt.db.session() as s:
+        account_id = s.scalar(select(CallAttempt.account_id).where(CallAttempt.id == attempt_id))
+    candidates = _team_campaigns(rt, account_id) if account_id else []
+    wait = rt.clock.real_seconds(rt.settings.agent_claim_timeout)
+    now_ts = rt.now_ts()
+    claimed = presence.claim_first(rt.redis, candidates, attempt_id, now_ts, wait, reason="inbound")
+    now = rt.clock.now()
+    with rt.db.begin() as s:
+        attempt = s.get_one(CallAttempt, attempt_id)
+        if claimed is not None:
+            agent_id, _ = claimed
+            if attempts.record_bridge(s, attempt_id, agent_id, now):
+                action = common.dial_action_url(rt.settings, attempt_id)
+                return (JoinRoom(agent_room(agent_id), action=action),)
+            presence.release(rt.redis, agent_id, attempt_id, now_ts)
+            return HANGUP
+        script = common.script_of(s, None)
+        account = s.get_one(Account, attempt.account_id)
+        when = common.callback_time(s, attempt, None, rt.settings, now)
+        caller = common.caller_of(None, rt.settings)
+        context = common.account_context(s, account, caller, rt.settings, callback_time=when)
+        attempt.result = "human"
+        try:
+            recorded = record_disposition(
+                s,
+                attempt,
+                DispositionInput("CAB", "ivr", callback_time=when),
+                agent_id=None,
+                now=now,
+                today=followups.local_today(rt),
+            )
+            on_commit(s, lambda: followups.after_disposition(rt, recorded))
+        except DispositionError as exc:
+            log.warning("inbound attempt %s: callback refused: %s", attempt_id, exc)
+        return (
+            common.say(script, "inbound_callback", context),
+            common.say(script, "goodbye", context),
+            Hangup(),
+        )
+
+
+def ended(rt: Runtime, *, call_sid: str, status: str, duration: int | None) -> None:
+    """The inbound call is over: its outcome, recorded once (the agent's code comes later
+    when an agent took it)."""
+    with rt.db.session() as s:
+        attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_sid == call_sid))
+        if attempt is None or attempt.ended_at is not None:
+            return
+        attempt_id, path = attempt.id, attempt.ivr_path or ""
+        identified = attempt.account_id is not None
+    result = "informed" if INFO_READ in path.split("-") else "hung_up"
+    followups.end_call(
+        rt, attempt_id, status, duration, result=result if identified else "unidentified"
+    )
+
+
+def _path(path: str | None, step: str) -> str:
+    return (f"{path}-{step}" if path else step)[:32]

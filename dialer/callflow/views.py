@@ -1,0 +1,74 @@
+"""The desk's event streams (server-sent events): an agent's own, and every agent's for
+the supervisors. Each open stream holds one server thread, so a process serves at most
+DIALER_EVENT_STREAMS of them (`dialer web` runs that many threads more than it needs for
+the webhooks, which therefore never wait for a stream)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+
+from dialer.agents import events
+from dialer.agents.models import Agent
+from dialer.callflow.screen_pop import screen_pop
+from dialer.http import ApiError, current_runtime, require_token
+
+bp = Blueprint("desk_events", __name__, url_prefix="/api/agents")
+bp.before_request(require_token)
+
+STREAM_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # a proxy in front must not hold the events back
+}
+
+
+def _slots() -> events.StreamSlots:
+    slots = current_app.extensions.get("dialer_streams")
+    if slots is None:
+        limit = current_runtime().settings.event_streams
+        slots = current_app.extensions["dialer_streams"] = events.StreamSlots(limit)
+    return slots
+
+
+def _stream(body) -> Response:
+    slots = _slots()
+    if not slots.take():
+        response = jsonify(
+            {"error": f"{slots.limit} event streams are open already; try again shortly"}
+        )
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+
+    def guarded():
+        try:
+            yield from body
+        finally:
+            slots.give_back()
+
+    return Response(
+        stream_with_context(guarded()), mimetype="text/event-stream", headers=STREAM_HEADERS
+    )
+
+
+@bp.get("/<int:agent_id>/events")
+def agent_events(agent_id: int):
+    """The agent's state changes and screen pops, in order (resume with Last-Event-ID)."""
+    rt = current_runtime()
+    with rt.db.session() as s:
+        if s.get(Agent, agent_id) is None:
+            raise ApiError(f"no agent {agent_id}", 404)
+
+    def pop(attempt_id: int):
+        with rt.db.session() as s:
+            return screen_pop(s, rt.settings, attempt_id)
+
+    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    return _stream(events.agent_stream(rt, agent_id, last or None, pop))
+
+
+@bp.get("/events")
+def all_agents_events():
+    """Every agent's state changes, for a supervisor's console."""
+    rt = current_runtime()
+    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    return _stream(events.all_agents_stream(rt, last or None))
