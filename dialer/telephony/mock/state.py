@@ -28,6 +28,24 @@ def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
 
 
+# How a call's thread leaves what it is doing. They are raised by the simulator's waits
+# and caught by the verb that was running, so that each verb can still report its outcome.
+class CallEnded(Exception):
+    """The call is over (its status is already terminal)."""
+
+
+class Stopped(Exception):
+    """The simulator is shutting down: leave without further webhooks."""
+
+
+class Redirected(Exception):
+    """A REST update gave the live call new TwiML: leave the current verb for it."""
+
+    def __init__(self, source: Source):
+        super().__init__(source.url)
+        self.source = source
+
+
 @dataclass
 class Source:
     """Where the next TwiML document comes from: a URL to request, or inline TwiML."""

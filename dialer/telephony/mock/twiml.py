@@ -3,7 +3,7 @@
 A document is parsed and checked whole before anything is executed: unparsable XML is
 Twilio error 12100 (document parse failure), an unknown verb, a noun in the wrong place or
 a malformed attribute is 12200 (schema validation). Either way the call plays nothing and
-hangs up, as Twilio does. The interpreter itself lives in simulator.py.
+hangs up, as Twilio does. The interpreter itself lives in verbs.py.
 """
 
 from __future__ import annotations
