@@ -63,7 +63,10 @@ def send_async(
     sequence = int(params.get("SequenceNumber", "0") or 0)
     # Drawn from what repeats across runs (number and its call count, or the room's
     # name), never from the random sids, so a seed gives the same faults every time.
-    where = f"{call.to}:{call.plan.n}" if call is not None else f"room:{params.get('FriendlyName')}"
+    if call is None:
+        where = f"room:{params.get('FriendlyName')}"
+    else:  # the far end's number: for an incoming call, the caller's
+        where = f"{call.from_ if call.direction == 'inbound' else call.to}:{call.plan.n}"
     plan = plan_fault(sim.faults, kind, sim.population.seed, f"{where}:{kind}", sequence)
     token = uuid.uuid4().hex
 

@@ -19,6 +19,8 @@ FROM_MISSING = 21213
 CALL_NOT_IN_PROGRESS = 21220
 GEO_PERMISSION = 21215  # the account's voice geo permissions refuse the number
 CALL_QUEUE_FULL = 22005  # over 24 hours of calls waiting for their CPS slot
+INTERNAL_ERROR = 20500
+SERVICE_UNAVAILABLE = 20503  # the request never reached Twilio's API (lost_request stalls)
 
 # Webhook and TwiML errors (recorded in a call's event log, like Twilio's debugger)
 HTTP_RETRIEVAL_FAILURE = 11200

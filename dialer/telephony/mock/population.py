@@ -121,6 +121,7 @@ class NumberOverride:
     talk_seconds: float | None = None
     digits: str | tuple[str, ...] | None = None  # one string for every Gather, or a list
     amd_result: str | None = None  # force the AnsweredBy value AMD reports
+    hold_patience: float | None = None  # alone in a conference or queue (None: the model's)
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "override") -> NumberOverride:
@@ -131,7 +132,7 @@ class NumberOverride:
                 f"{where}: answer must be one of {', '.join(ANSWER_KINDS)}, got {answer!r}"
             )
         values: dict[str, Any] = {"answer": answer}
-        for key in ("ring_seconds", "talk_seconds"):
+        for key in ("ring_seconds", "talk_seconds", "hold_patience"):
             value = data.get(key)
             if value is None:
                 continue
@@ -199,8 +200,8 @@ class CalleePlan:
     ring_seconds: float  # answer delay (answering kinds) or delay before busy / failed
     talk_seconds: float | None  # None: never hangs up by itself (softphones)
     digits: tuple[str, ...] | str
-    source: str  # model | override | invalid-number | endpoint
-    n: int = 0  # this is the n-th call to the number (1-based)
+    source: str  # model | override | invalid-number | endpoint | request (inbound callers)
+    n: int = 0  # this is the n-th call to (or, for a caller, from) the number (1-based)
     sip_code: int | None = None  # for busy / failed
     amd_delay: float = 2.5  # seconds AMD needs to classify the answer
     greeting_seconds: float = 10.0  # machines: greeting length before the beep
@@ -208,6 +209,7 @@ class CalleePlan:
     amd_misclassified: bool = False
     amd_result: str | None = None  # forced AnsweredBy
     record_seconds: float = 0.0
+    hold_patience: float | None = None  # None: the population's hold_patience
 
     def answers(self) -> bool:
         return self.kind in ("human", "machine", "fax", "endpoint")
@@ -389,11 +391,47 @@ class Population:
             )
         return draw_plan(params, seed, to, n, override)
 
+    def caller_plan(
+        self,
+        number: str,
+        *,
+        digits: str | tuple[str, ...] | None = None,
+        talk_seconds: float | None = None,
+        hold_patience: float | None = None,
+    ) -> CalleePlan:
+        """Draw a person calling in from `number`: what the request says, else the number's
+        override, else the model (inbound calls are counted apart from calls to it)."""
+        key = f"from:{number}"
+        with self._lock:
+            n = self._counts.get(key, 0) + 1
+            self._counts[key] = n
+            params, seed = self.params, self.seed
+            override = self._numbers.get(number)
+        plan = draw_plan(params, seed, number, n, override, caller=True)
+        given = {
+            k: v
+            for k, v in (
+                ("digits", digits),
+                ("talk_seconds", talk_seconds),
+                ("hold_patience", hold_patience),
+            )
+            if v is not None
+        }
+        return replace(plan, **given, source="request") if given else plan
+
 
 def draw_plan(
-    params: PopulationParams, seed: int, number: str, n: int, override: NumberOverride | None
+    params: PopulationParams,
+    seed: int,
+    number: str,
+    n: int,
+    override: NumberOverride | None,
+    caller: bool = False,
 ) -> CalleePlan:
-    rng = random.Random(f"{seed}:{number}:{n}")
+    """The behaviour of the n-th call to `number`, or with caller=True of the n-th call a
+    person makes from `number` (inbound: always a human, whatever the answer model says)."""
+    # Callers draw from their own stream, so inbound calls never shift outbound outcomes.
+    rng = random.Random(f"{seed}:from:{number}:{n}" if caller else f"{seed}:{number}:{n}")
     # Fixed order of draws: never make a draw conditional.
     u_human = rng.random()
     u_rest = rng.random()
@@ -418,7 +456,7 @@ def draw_plan(
     else:
         kind = "busy" if u_busy < params.busy_share else "failed"
     source = "model"
-    if not is_valid_number(number):
+    if not caller and not is_valid_number(number):
         kind, source = "failed", "invalid-number"
     digits: tuple[str, ...] | str = params.digits
     amd_result = None
@@ -428,6 +466,8 @@ def draw_plan(
         if override.digits is not None:
             digits = override.digits
         amd_result = override.amd_result
+    if caller:
+        kind = "human"
     if kind in ("busy", "failed"):
         ring = busy_delay if source != "invalid-number" else 1.0
     else:
@@ -464,6 +504,7 @@ def draw_plan(
         amd_misclassified=u_misclass < params.amd_error_rate,
         amd_result=amd_result,
         record_seconds=round(record, 3) if kind == "human" else 0.0,
+        hold_patience=override.hold_patience if override is not None else None,
     )
 
 

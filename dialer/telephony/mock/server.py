@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from dialer.telephony.mock import errors
 from dialer.telephony.mock.errors import ScenarioError, TwilioApiError
+from dialer.telephony.mock.inbound import UnknownNumber
 from dialer.telephony.mock.policy import Faults
 from dialer.telephony.mock.resources import (
     API_PREFIX,
@@ -150,6 +151,10 @@ def create_app(carrier: MockCarrier) -> Flask:
     @app.errorhandler(ScenarioError)
     def on_scenario_error(exc: ScenarioError):
         return _control_error(str(exc), 400)
+
+    @app.errorhandler(UnknownNumber)
+    def on_unknown_number(exc: UnknownNumber):
+        return _control_error(str(exc), 404)
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException):
@@ -334,6 +339,35 @@ def create_app(carrier: MockCarrier) -> Flask:
         if not carrier.population.clear_number(number):
             return _control_error(f"no override for {number}", 404)
         return Response(status=204)
+
+    @app.get("/_mock/incoming-numbers")
+    def incoming_numbers():
+        return jsonify({"incoming_numbers": sim.incoming.to_dict()})
+
+    @app.get("/_mock/incoming-numbers/<path:number>")
+    def incoming_number(number: str):
+        registered = sim.incoming.get(number)
+        if registered is None:
+            return _control_error(f"{number} is not a registered incoming number", 404)
+        return jsonify({"number": number, **registered.to_dict()})
+
+    @app.post("/_mock/incoming-numbers/<path:number>")
+    def register_incoming_number(number: str):
+        registered = sim.incoming.register(number, body())
+        return jsonify({"number": number, **registered.to_dict()})
+
+    @app.delete("/_mock/incoming-numbers/<path:number>")
+    def remove_incoming_number(number: str):
+        if not sim.incoming.remove(number):
+            return _control_error(f"{number} is not a registered incoming number", 404)
+        return Response(status=204)
+
+    @app.post("/_mock/inbound")
+    def inbound_call():
+        call = sim.inbound_call(body())
+        response = jsonify(sim.call_summary(call))
+        response.status_code = 201
+        return response
 
     @app.get("/_mock/endpoints")
     def endpoints():

@@ -31,6 +31,12 @@ from dialer.telephony.mock.callparams import parse_create, parse_update
 from dialer.telephony.mock.conferences import leave_locked
 from dialer.telephony.mock.delivery import DeliveryResult, Dispatcher, WebhookSender
 from dialer.telephony.mock.errors import TwilioApiError
+from dialer.telephony.mock.inbound import (
+    InboundRequest,
+    IncomingNumbers,
+    inbound_params,
+    start_inbound,
+)
 from dialer.telephony.mock.policy import CallRateGate, Faults, Limits
 from dialer.telephony.mock.population import Population, endpoint_identity
 from dialer.telephony.mock.resources import API_VERSION
@@ -93,6 +99,7 @@ class Simulator:
         self.sender = WebhookSender(auth_token, webhook_timeout)
         self.dispatcher = Dispatcher(webhook_workers)
         self.scheduler = Scheduler(clock)
+        self.incoming = IncomingNumbers()  # our numbers that take calls (inbound.py)
         self.stopping = False
 
     # ------------------------------------------------------------------ helpers --
@@ -113,7 +120,8 @@ class Simulator:
 
     def hold_patience(self, call: Call) -> float:
         """How long this far end waits alone in a conference or a queue before hanging up."""
-        return self.population.params.hold_patience
+        patience = call.plan.hold_patience
+        return self.population.params.hold_patience if patience is None else patience
 
     def call_params(self, call: Call) -> dict[str, str]:
         """The parameters every webhook about this call carries. Lock held."""
@@ -130,6 +138,8 @@ class Simulator:
         }
         if call.parent_call_sid:
             params["ParentCallSid"] = call.parent_call_sid
+        if call.direction == "inbound":
+            params.update(inbound_params(call))
         return params
 
     def end_locked(self, call: Call, status: str, reason: str, sip: int | None = None) -> bool:
@@ -171,6 +181,10 @@ class Simulator:
             self.event(call, "status", status=progress)
         status_callback(self, call, "answered" if progress == "in-progress" else progress)
 
+    def answer(self, call: Call) -> None:
+        """The call is answered now (an incoming call, by its first verb)."""
+        self._set_progress(call, "in-progress")
+
     def not_found(self, kind: str, sid: str) -> TwilioApiError:
         return TwilioApiError(
             errors.NOT_FOUND, f"The requested resource {kind} {sid} was not found", 404
@@ -206,16 +220,21 @@ class Simulator:
                 if predicate is not None and predicate():
                     return True
                 now = self.now()
-                if call.hangup_at is not None and now >= call.hangup_at:
-                    self.event(call, "hangup", by="callee")
-                    self.end_locked(call, "completed", "callee-hangup")
+                hangup_at = min(
+                    (t for t in (call.hangup_at, call.give_up_at) if t is not None), default=None
+                )
+                if hangup_at is not None and now >= hangup_at:
+                    far = "caller" if call.direction == "inbound" else "callee"
+                    self.event(call, "hangup", by=far)
+                    status = "completed" if call.answered_at is not None else "canceled"
+                    self.end_locked(call, status, f"{far}-hangup")
                     raise CallEnded
                 if call.time_limit_at is not None and now >= call.time_limit_at:
                     self.end_locked(call, "completed", "time-limit")
                     raise CallEnded
                 if deadline is not None and now >= deadline:
                     return False
-                wake = [t for t in (deadline, call.hangup_at, call.time_limit_at) if t is not None]
+                wake = [t for t in (deadline, hangup_at, call.time_limit_at) if t is not None]
                 real = self.clock.real_seconds(min(wake) - now) if wake else MAX_REAL_WAIT
                 call.cond.wait(min(real, MAX_REAL_WAIT) + 0.0005)
 
@@ -364,9 +383,12 @@ class Simulator:
 
     # -------------------------------------------------------------- the call --
     def _run_call(self, call: Call) -> None:
+        self.run_thread(call, lambda: self.ring(call) and self._in_progress(call))
+
+    def run_thread(self, call: Call, body: Callable[[], object]) -> None:
+        """A call's thread: run its life, then finish it, whatever happened."""
         try:
-            if self.ring(call):
-                self._in_progress(call)
+            body()
         except CallEnded:
             pass
         except Stopped:
@@ -544,6 +566,12 @@ class Simulator:
                 params["CallStatus"] = "in-progress"
         params.update(extra)
         return self.deliver(call, kind, url, params, method)
+
+    # ------------------------------------------------------------ inbound --
+    def inbound_call(self, data: Mapping[str, Any] | InboundRequest) -> Call:
+        """A person calls one of our numbers (see inbound.py); ScenarioError if invalid."""
+        request = data if isinstance(data, InboundRequest) else InboundRequest.from_dict(data)
+        return start_inbound(self, request)
 
     # ---------------------------------------------------------- endpoints --
     def endpoint_command(self, identity: str, data: Any) -> dict[str, Any]:

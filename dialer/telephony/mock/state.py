@@ -114,6 +114,7 @@ class Call:
         self.recording_callback_method = "POST"
         # live control
         self.hangup_at: float | None = None  # when the far end hangs up by itself
+        self.give_up_at: float | None = None  # an inbound caller's hangup_after_seconds
         self.time_limit_at: float | None = None
         self.redirect_to: Source | None = None
         self.endpoint_signal: str | None = None  # answer | reject (softphones)

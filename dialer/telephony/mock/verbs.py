@@ -89,7 +89,8 @@ def load_document(
     for url, method, kind, attempt in attempts:
         with sim.lock:
             params = sim.call_params(call)
-            params["CallStatus"] = "in-progress"
+            # An incoming call's first document is asked for while it rings.
+            params["CallStatus"] = "ringing" if call.status == "ringing" else "in-progress"
         params.update(source.params)
         if attempt == "fallback" and last_error is not None:
             params["ErrorCode"] = str(last_error)
@@ -130,6 +131,11 @@ def execute(sim: Simulator, call: Call, verbs: list[Node], doc_url: str | None) 
         handler = VERBS.get(verb.name)
         with sim.lock:
             sim.event(call, "verb", **verb.to_dict())
+            # An incoming call rings until its TwiML does something: any verb but <Reject>
+            # answers it (Twilio bills it from then on).
+            unanswered = call.status == "ringing"
+        if unanswered and verb.name != "Reject":
+            sim.answer(call)
         if handler is None:
             with sim.lock:
                 sim.event(call, "skipped", verb=verb.name, note="not simulated by the mock")
@@ -168,6 +174,21 @@ def say(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> None:
 def hangup(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> None:
     with sim.lock:
         sim.end_locked(call, "completed", "twiml-hangup")
+    raise CallEnded
+
+
+def reject(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> None:
+    """As the first verb of an incoming call: never answered, it ends busy or no-answer."""
+    with sim.lock:
+        if call.answered_at is not None:
+            sim.end_locked(call, "completed", "twiml-hangup")
+        else:
+            reason = verb.get("reason") or "rejected"
+            sim.event(call, "reject", reason=reason)
+            busy = reason == "busy"
+            sim.end_locked(
+                call, "busy" if busy else "no-answer", "twiml-reject", 486 if busy else 480
+            )
     raise CallEnded
 
 
@@ -475,7 +496,7 @@ VERBS: dict[str, Handler] = {
     "Play": say,
     "Pause": say,
     "Hangup": hangup,
-    "Reject": hangup,
+    "Reject": reject,
     "Leave": leave,
     "Redirect": redirect,
     "Gather": gather,
