@@ -291,3 +291,19 @@ def test_an_inbound_call_matches_the_schema(oai, running):
     listing = api(base, "GET", "/Calls.json", params={"To": "+842873005555"})
     check(listing.json(), list_schema(oai, "/2010-04-01/Accounts/{AccountSid}/Calls.json"))
     assert [c["sid"] for c in listing.json()["calls"]] == [sid]
+
+
+@pytest.mark.parametrize("code", [20003, 20429, 20500, 21211, 21214, 21215, 21217, 13224])
+def test_scripted_create_errors_match_twilio_error_shape(running, code):
+    base, carrier, _ = running
+    number = "+84901234577"
+    carrier.population.set_number(number, {"create_error": code})
+    try:
+        response = api(
+            base, "POST", "/Calls.json",
+            data={"To": number, "From": "+842873000000", "Twiml": "<Response/>"},
+        )  # fmt: skip
+    finally:
+        carrier.population.clear_number(number)
+    check(response.json(), ERROR_SCHEMA)
+    assert response.json()["code"] == code and response.json()["status"] == response.status_code

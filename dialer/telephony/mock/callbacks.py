@@ -42,6 +42,9 @@ def status_callback(sim: Simulator, call: Call, event: str) -> None:
             params["Duration"] = str(-(-seconds // 60))  # billed minutes
             if call.status in ("busy", "failed", "no-answer", "canceled") and call.sip_code:
                 params["SipResponseCode"] = str(call.sip_code)
+            if call.error_code is not None:  # the call resource has no such field
+                params["ErrorCode"] = str(call.error_code)
+                params["ErrorMessage"] = call.error_message or ""
         if call.answered_by:
             params["AnsweredBy"] = call.answered_by
         send_async(

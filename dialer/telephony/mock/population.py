@@ -27,8 +27,8 @@ from typing import Any
 
 import phonenumbers
 
-from dialer.telephony.mock.errors import ScenarioError, check_object
-from dialer.telephony.mock.policy import Faults, Limits
+from dialer.telephony.mock.errors import CALL_FAILURES, ScenarioError, check_object
+from dialer.telephony.mock.policy import Faults, Limits, ScriptedCreate, check_rest_failures
 
 ANSWER_KINDS = ("human", "machine", "fax", "busy", "no-answer", "failed")
 ANSWERED_BY_VALUES = (
@@ -122,6 +122,13 @@ class NumberOverride:
     digits: str | tuple[str, ...] | None = None  # one string for every Gather, or a list
     amd_result: str | None = None  # force the AnsweredBy value AMD reports
     hold_patience: float | None = None  # alone in a conference or queue (None: the model's)
+    # Scripted REST failures (policy.check_rest_failures): the carrier refuses or loses
+    # the create request, or fails the call after accepting it.
+    create_error: int | None = None  # POST Calls.json answers this Twilio error code
+    create_error_count: int | None = None  # ... for this many creates (None: every one)
+    create_stall_seconds: float | None = None  # real seconds the request is held
+    create_stall_mode: str | None = None  # lost_response | lost_request
+    fail_error_code: int | None = None  # the call fails at the carrier with this code
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "override") -> NumberOverride:
@@ -131,7 +138,7 @@ class NumberOverride:
             raise ScenarioError(
                 f"{where}: answer must be one of {', '.join(ANSWER_KINDS)}, got {answer!r}"
             )
-        values: dict[str, Any] = {"answer": answer}
+        values: dict[str, Any] = {"answer": answer, **check_rest_failures(data, where)}
         for key in ("ring_seconds", "talk_seconds", "hold_patience"):
             value = data.get(key)
             if value is None:
@@ -210,6 +217,7 @@ class CalleePlan:
     amd_result: str | None = None  # forced AnsweredBy
     record_seconds: float = 0.0
     hold_patience: float | None = None  # None: the population's hold_patience
+    error_code: int | None = None  # a scripted carrier failure (kind "failed")
 
     def answers(self) -> bool:
         return self.kind in ("human", "machine", "fax", "endpoint")
@@ -298,6 +306,7 @@ class Population:
         self._numbers: dict[str, NumberOverride] = dict(numbers or {})
         self._endpoints: dict[str, EndpointConfig] = dict(endpoints or {})
         self._counts: dict[str, int] = {}
+        self._refused: dict[str, int] = {}  # creates refused by each number's create_error
 
     # -- scenario -----------------------------------------------------------------
     @classmethod
@@ -319,6 +328,7 @@ class Population:
             self._numbers = dict(data["numbers"])
             self._endpoints = dict(data["endpoints"])
             self._counts.clear()
+            self._refused.clear()
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
@@ -337,11 +347,37 @@ class Population:
             override = NumberOverride.from_dict(override, where=number)
         with self._lock:
             self._numbers[number] = override
+            self._refused.pop(number, None)  # a new script counts its refusals afresh
         return override
 
     def clear_number(self, number: str) -> bool:
         with self._lock:
+            self._refused.pop(number, None)
             return self._numbers.pop(number, None) is not None
+
+    def scripted_create(self, number: str) -> ScriptedCreate | None:
+        """What the number's override does to this create request, if anything.
+
+        A create_error refusal is counted here (not a call: no plan is drawn), until
+        create_error_count refusals were made; after that creates succeed.
+        """
+        with self._lock:
+            override = self._numbers.get(number)
+            if override is None:
+                return None
+            if override.create_error is not None:
+                refused = self._refused.get(number, 0)
+                limit = override.create_error_count
+                if limit is not None and refused >= limit:
+                    return None
+                self._refused[number] = refused + 1
+                return ScriptedCreate(error=override.create_error)
+            if override.create_stall_seconds:
+                return ScriptedCreate(
+                    stall_seconds=override.create_stall_seconds,
+                    stall_mode=override.create_stall_mode or "lost_response",
+                )
+            return None
 
     def numbers(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -460,12 +496,16 @@ def draw_plan(
         kind, source = "failed", "invalid-number"
     digits: tuple[str, ...] | str = params.digits
     amd_result = None
+    error_code = None
     if override is not None:
         source = "override"
         kind = override.answer or kind
         if override.digits is not None:
             digits = override.digits
         amd_result = override.amd_result
+        if override.fail_error_code is not None and not caller:
+            kind, error_code = "failed", override.fail_error_code
+            busy_delay = 1.0  # the carrier refuses at once
     if caller:
         kind = "human"
     if kind in ("busy", "failed"):
@@ -483,6 +523,8 @@ def draw_plan(
     if override is not None and override.talk_seconds is not None:
         talk_seconds = override.talk_seconds
     sip_code = {"busy": 486, "failed": 404 if source == "invalid-number" else 503}.get(kind)
+    if error_code is not None:
+        sip_code = CALL_FAILURES[error_code][1]
     machine_end = (
         "machine_end_beep"
         if u_end < 0.7
@@ -505,6 +547,7 @@ def draw_plan(
         amd_result=amd_result,
         record_seconds=round(record, 3) if kind == "human" else 0.0,
         hold_patience=override.hold_patience if override is not None else None,
+        error_code=error_code,
     )
 
 

@@ -27,7 +27,7 @@ from dialer.clock import Clock
 from dialer.privacy import mask_phone
 from dialer.telephony.mock import conferences, endpoints, errors, witness
 from dialer.telephony.mock.callbacks import release_held, send_async, status_callback
-from dialer.telephony.mock.callparams import parse_create, parse_update
+from dialer.telephony.mock.callparams import CreateParams, parse_create, parse_update
 from dialer.telephony.mock.conferences import leave_locked
 from dialer.telephony.mock.delivery import DeliveryResult, Dispatcher, WebhookSender
 from dialer.telephony.mock.errors import TwilioApiError
@@ -101,6 +101,7 @@ class Simulator:
         self.scheduler = Scheduler(clock)
         self.incoming = IncomingNumbers()  # our numbers that take calls (inbound.py)
         self.stopping = False
+        self.stopped = threading.Event()  # wakes REST requests held by a scripted stall
 
     # ------------------------------------------------------------------ helpers --
     def now(self) -> float:
@@ -244,7 +245,24 @@ class Simulator:
 
     # ------------------------------------------------------------ REST: create --
     def create_call(self, data: Mapping[str, Any]) -> Call:
+        """POST Calls.json, on the request's thread; raises TwilioApiError when refused."""
         p = parse_create(data, self.limits)
+        scripted = self.population.scripted_create(p.to)
+        if scripted is not None and scripted.error is not None:
+            log.info("create to %s refused as scripted: %s", _mask(p.to), scripted.error)
+            raise scripted.refusal(p.to)
+        if scripted is not None and scripted.stall_mode == "lost_request":
+            # As if it never reached the carrier: held, then 503, and no call at all.
+            self.stopped.wait(scripted.stall_seconds)
+            raise scripted.refusal(p.to)
+        call = self._create(p)
+        if scripted is not None:  # lost_response: the call runs, its answer comes late
+            with self.lock:
+                self.event(call, "stall", mode=scripted.stall_mode, seconds=scripted.stall_seconds)
+            self.stopped.wait(scripted.stall_seconds)
+        return call
+
+    def _create(self, p: CreateParams) -> Call:
         limits = self.limits
         with self.lock:
             if self.stopping:
@@ -440,7 +458,13 @@ class Simulator:
         if plan.kind in ("busy", "failed"):
             self.sleep(call, plan.ring_seconds)
             with self.lock:
-                self.end_locked(call, plan.kind, f"far-end-{plan.kind}", plan.sip_code)
+                if plan.error_code is not None:  # scripted: the carrier says why
+                    call.error_code = plan.error_code
+                    call.error_message = errors.CALL_FAILURES[plan.error_code][0]
+                    self.event(call, "error", code=call.error_code, message=call.error_message)
+                    self.end_locked(call, "failed", "carrier-error", plan.sip_code)
+                else:
+                    self.end_locked(call, plan.kind, f"far-end-{plan.kind}", plan.sip_code)
             raise CallEnded
         self.sleep(call, params.ring_delay)
         self._set_progress(call, "ringing")
@@ -621,6 +645,7 @@ class Simulator:
     def stop(self, timeout: float = 5.0) -> None:
         with self.lock:
             self.stopping = True
+            self.stopped.set()
             calls = list(self.active_calls.values())
             for call in calls:
                 call.cond.notify_all()

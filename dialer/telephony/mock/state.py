@@ -94,6 +94,8 @@ class Call:
         self.amd_duration_ms: int | None = None
         self.sip_code: int | None = None
         self.ended_by: str | None = None
+        self.error_code: int | None = None  # why the carrier failed the call (fail_error_code)
+        self.error_message: str | None = None
         # TwiML and callbacks
         self.source: Source | None = None
         self.status_callback: str | None = None

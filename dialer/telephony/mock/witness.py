@@ -23,6 +23,7 @@ def call_summary(call: Call) -> dict[str, Any]:
         "progress": call.progress,
         "ended_by": call.ended_by,
         "sip_response_code": call.sip_code,
+        "error_code": call.error_code,  # a scripted carrier failure (fail_error_code)
         "answered_by": call.answered_by,
         "params": call.params,
         "plan": call.plan.to_dict(),
