@@ -343,3 +343,13 @@ def test_geo_permissions():
     assert "US" in geo_permission_error("+14155550100", vn_only)
     assert "high-risk" in geo_permission_error("+841901234567", vn_only)
     assert geo_permission_error("+14155550100", Limits()) is None
+
+
+def test_stats_percentiles_are_nearest_rank():
+    from dialer.telephony.mock.witness import _spread
+
+    assert _spread([]) == {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    assert _spread([7.0]) == {"p50_ms": 7.0, "p99_ms": 7.0, "max_ms": 7.0}
+    values = [float(v) for v in range(100, 0, -1)]
+    assert _spread(values) == {"p50_ms": 50.0, "p99_ms": 99.0, "max_ms": 100.0}
+    assert _spread([1.0, 2.0, 1000.0])["p50_ms"] == 2.0

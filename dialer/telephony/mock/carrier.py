@@ -168,6 +168,14 @@ class MockCarrier:
     def call_log(self, call_sid: str) -> dict[str, Any]:
         return self.simulator.call_summary(self.simulator.get_call(call_sid))
 
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        """What GET /_mock/stats answers: webhook latencies and answer-to-bridge times."""
+        return self.simulator.stats(since)
+
+    def reset_stats(self) -> float:
+        """Start a fresh measurement window (DELETE /_mock/stats); returns its wall time."""
+        return self.simulator.reset_stats()
+
     def add_incoming_number(
         self,
         number: str,

@@ -7,6 +7,7 @@ is JSON in and out, unauthenticated, meant for scripts, tests and the demo on lo
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -324,6 +325,23 @@ def create_app(carrier: MockCarrier) -> Flask:
             return jsonify(sim.conference_log(sid))
         except TwilioApiError as exc:
             return _control_error(exc.message, 404)
+
+    @app.get("/_mock/stats")
+    def stats():
+        raw = request.args.get("since")
+        since = None
+        if raw not in (None, ""):
+            try:
+                since = float(raw)
+            except ValueError:
+                since = math.nan
+            if not math.isfinite(since):
+                raise ScenarioError(f"since must be unix seconds (wall time), got {raw!r}")
+        return jsonify(sim.stats(since))
+
+    @app.delete("/_mock/stats")
+    def reset_stats():
+        return jsonify({"since": sim.reset_stats()})
 
     @app.get("/_mock/numbers")
     def numbers():

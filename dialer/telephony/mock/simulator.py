@@ -100,6 +100,7 @@ class Simulator:
         self.dispatcher = Dispatcher(webhook_workers)
         self.scheduler = Scheduler(clock)
         self.incoming = IncomingNumbers()  # our numbers that take calls (inbound.py)
+        self.stats_since = 0.0  # wall time the measurement window starts (/_mock/stats)
         self.stopping = False
         self.stopped = threading.Event()  # wakes REST requests held by a scripted stall
 
@@ -624,6 +625,26 @@ class Simulator:
             c for c in calls if (not status or c.status == status) and (not to or c.to == to)
         ]
         return [self.call_summary(c) for c in selected[-limit:]]
+
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        """Webhook latencies and answer-to-bridge times over calls created since `since`
+        (wall time; default: the last reset_stats()). Events are copied under the lock
+        and measured outside it, so a large log does not stall the calls."""
+        since = self.stats_since if since is None else since
+        with self.lock:
+            calls = [(c, list(c.events)) for c in self.calls.values() if c.created_wall >= since]
+            hooks = [
+                e
+                for conference in self.conferences.values()
+                for e in conference.events
+                if e["type"] == "webhook" and e["w"] >= since
+            ]
+        return witness.stats(calls, hooks, since)
+
+    def reset_stats(self) -> float:
+        """Start a fresh measurement window now; returns its start (wall time)."""
+        self.stats_since = time.time()
+        return self.stats_since
 
     def conference_log(self, sid: str) -> dict[str, Any]:
         conference = self.get_conference(sid)

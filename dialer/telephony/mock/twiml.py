@@ -218,6 +218,21 @@ def speaking_seconds(node: Node, play_seconds: float = PLAY_SECONDS) -> float:
     return INFINITE_LOOP_SECONDS if n == 0 else once * n
 
 
+def heard(node: Node) -> dict[str, object]:
+    """What the far end hears of a <Say>, <Play> or <Pause>, for the call's `heard` list."""
+    if node.name == "Say":
+        out: dict[str, object] = {"say": node.text, "language": node.get("language") or "en-US"}
+    elif node.name == "Play":
+        out = {"play": node.text}
+        if node.get("digits"):
+            out["digits"] = node.get("digits")
+    else:
+        return {"pause": max(0, node.int_attr("length", 1))}
+    if node.get("loop") not in (None, "1"):
+        out["loop"] = loops(node)
+    return out
+
+
 def total_speaking_seconds(nodes: list[Node], play_seconds: float = PLAY_SECONDS) -> float:
     total = sum(speaking_seconds(n, play_seconds) for n in nodes)
     return min(total, INFINITE_LOOP_SECONDS)

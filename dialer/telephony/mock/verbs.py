@@ -24,6 +24,7 @@ from dialer.telephony.mock.population import is_e164
 from dialer.telephony.mock.resources import API_PREFIX, rfc2822
 from dialer.telephony.mock.state import (
     MAX_DOCUMENT_CHARS,
+    MAX_EVENTS_PER_CALL,
     Call,
     CallEnded,
     Conference,
@@ -33,7 +34,14 @@ from dialer.telephony.mock.state import (
     Stopped,
     new_sid,
 )
-from dialer.telephony.mock.twiml import PLAY_SECONDS, Node, TwimlError, parse, speaking_seconds
+from dialer.telephony.mock.twiml import (
+    PLAY_SECONDS,
+    Node,
+    TwimlError,
+    heard,
+    parse,
+    speaking_seconds,
+)
 
 if TYPE_CHECKING:
     from dialer.telephony.mock.simulator import Simulator
@@ -168,7 +176,20 @@ def _method(verb: Node) -> str:
 # ------------------------------------------------------------ simple verbs --
 def say(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> None:
     """Say, Play and Pause: the far end listens for as long as it lasts."""
-    sim.sleep(call, speaking_seconds(verb, PLAY_SECONDS))
+    _listen(sim, call, verb)
+
+
+def _listen(sim: Simulator, call: Call, node: Node) -> None:
+    with sim.lock:  # noted as it starts: a prompt cut short was still (partly) heard
+        if len(call.heard) < MAX_EVENTS_PER_CALL:
+            call.heard.append(heard(node))
+    sim.sleep(call, speaking_seconds(node, PLAY_SECONDS))
+
+
+def _pressed(sim: Simulator, call: Call, keys: str) -> None:
+    with sim.lock:
+        if len(call.pressed) < MAX_EVENTS_PER_CALL:
+            call.pressed.append(keys)
 
 
 def hangup(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> None:
@@ -220,7 +241,7 @@ def gather(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> Sourc
     for child in verb.children:
         with sim.lock:
             sim.event(call, "verb", **child.to_dict())
-        sim.sleep(call, speaking_seconds(child, PLAY_SECONDS))
+        _listen(sim, call, child)
     digits, finished_on = "", ""
     if wanted:
         pressed = wanted
@@ -232,11 +253,13 @@ def gather(sim: Simulator, call: Call, verb: Node, doc_url: str | None) -> Sourc
         else:
             digits = pressed
         sim.sleep(call, sim.population.params.key_delay + 0.3 * len(pressed))
+        _pressed(sim, call, pressed)
         if cut is None and not (num_digits and len(pressed) >= num_digits):
             sim.sleep(call, timeout)  # waits for more digits, then gives up
         with sim.lock:
             sim.event(call, "digits", digits=digits, pressed=pressed, finished_on=finished_on)
     else:
+        _pressed(sim, call, "")
         sim.sleep(call, timeout)
     if not digits and not verb.bool_attr("actionOnEmptyResult", False):
         with sim.lock:
