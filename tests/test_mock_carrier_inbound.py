@@ -21,6 +21,7 @@ from tests.mock_support import (
     callbacks,
     event,
     numbers,
+    place,
     wait_ended,
     wait_until,
 )
@@ -156,6 +157,15 @@ def test_alone_in_a_room_the_caller_waits_for_its_hold_patience(mock, hooks):
     wait_ended(mock, sid)
     joined = event(mock, sid, "conference-join")["t"]
     assert about(event(mock, sid, "conference-leave")["t"] - joined, 15)
+
+
+def test_an_override_sets_a_callees_patience_too(mock, hooks, carrier):
+    to = numbers(mock, answer="human", ring_seconds=1, talk_seconds=600, hold_patience=8)
+    hooks.on("/voice", "<Response><Dial><Conference>empty-too</Conference></Dial></Response>")
+    sid = place(carrier, hooks, to)
+    wait_ended(mock, sid)
+    joined = event(mock, sid, "conference-join")["t"]
+    assert about(event(mock, sid, "conference-leave")["t"] - joined, 8)
 
 
 def test_the_callers_number_override_sets_its_behaviour(mock, hooks):

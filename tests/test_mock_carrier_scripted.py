@@ -135,6 +135,7 @@ def test_stop_releases_held_requests():
         deadline = time.monotonic() + 5
         while mock.requests.to_dict()["in_flight"] < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert mock.requests.to_dict()["in_flight"] == 1, "the request is held"
         started = time.monotonic()
         mock.stop()
         assert time.monotonic() - started < 3
