@@ -273,3 +273,37 @@ def test_limit_errors_and_queued_calls_match_the_contract(oai, running):
         api(base, "POST", f"/Calls/{queued.json()['sid']}.json", data={"Status": "canceled"})
     finally:
         carrier.set_limits(Limits().to_dict())
+
+
+def test_an_inbound_call_matches_the_schema(oai, running):
+    base, carrier, hooks = running
+    call_schema = component(oai, "api.v2010.account.call")
+    hooks.on("/contract-incoming", "<Response><Say>Xin chào</Say></Response>")
+    carrier.add_incoming_number("+842873005555", hooks.url("/contract-incoming"))
+    sid = carrier.inbound_call("+84901234599", "+842873005555", talk_seconds=30)
+    assert carrier.wait_until_idle(10)
+    fetched = api(base, "GET", f"/Calls/{sid}.json")
+    assert fetched.status_code == 200
+    body = fetched.json()
+    check(body, call_schema)
+    assert body["direction"] == "inbound" and body["status"] == "completed"
+    assert body["from"] == "+84901234599" and body["to"] == "+842873005555"
+    listing = api(base, "GET", "/Calls.json", params={"To": "+842873005555"})
+    check(listing.json(), list_schema(oai, "/2010-04-01/Accounts/{AccountSid}/Calls.json"))
+    assert [c["sid"] for c in listing.json()["calls"]] == [sid]
+
+
+@pytest.mark.parametrize("code", [20003, 20429, 20500, 21211, 21214, 21215, 21217, 13224])
+def test_scripted_create_errors_match_twilio_error_shape(running, code):
+    base, carrier, _ = running
+    number = "+84901234577"
+    carrier.population.set_number(number, {"create_error": code})
+    try:
+        response = api(
+            base, "POST", "/Calls.json",
+            data={"To": number, "From": "+842873000000", "Twiml": "<Response/>"},
+        )  # fmt: skip
+    finally:
+        carrier.population.clear_number(number)
+    check(response.json(), ERROR_SCHEMA)
+    assert response.json()["code"] == code and response.json()["status"] == response.status_code

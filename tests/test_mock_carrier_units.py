@@ -155,6 +155,21 @@ def test_plans_are_deterministic_per_seed_number_and_attempt():
     assert [Population(seed=10).plan(n) for n in numbers] != first[:-1]
 
 
+def test_callers_are_people_drawn_apart_from_calls_to_their_number():
+    a, b = Population(seed=4), Population(seed=4)
+    number = "+84901234567"
+    outbound = [a.plan(number) for _ in range(3)]
+    b.caller_plan(number)  # an inbound call from the number in between
+    assert [b.plan(number) for _ in range(3)] == outbound
+    callers = [Population(seed=4).caller_plan(f"+8490{n:07d}") for n in range(1000000, 1000200)]
+    assert {p.kind for p in callers} == {"human"} and all(p.talk_seconds for p in callers)
+    assert Population(seed=4).caller_plan("+84281234567").kind == "human"  # no such number
+    given = b.caller_plan(number, digits=("1", "2"), talk_seconds=5, hold_patience=9)
+    assert (given.digits, given.talk_seconds, given.hold_patience, given.source) == (
+        ("1", "2"), 5, 9, "request",
+    )  # fmt: skip
+
+
 def test_overrides_win_and_do_not_shift_other_draws():
     params = PopulationParams()
     plain = draw_plan(params, 3, "+84901234567", 1, None)
@@ -328,3 +343,13 @@ def test_geo_permissions():
     assert "US" in geo_permission_error("+14155550100", vn_only)
     assert "high-risk" in geo_permission_error("+841901234567", vn_only)
     assert geo_permission_error("+14155550100", Limits()) is None
+
+
+def test_stats_percentiles_are_nearest_rank():
+    from dialer.telephony.mock.witness import _spread
+
+    assert _spread([]) == {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    assert _spread([7.0]) == {"p50_ms": 7.0, "p99_ms": 7.0, "max_ms": 7.0}
+    values = [float(v) for v in range(100, 0, -1)]
+    assert _spread(values) == {"p50_ms": 50.0, "p99_ms": 99.0, "max_ms": 100.0}
+    assert _spread([1.0, 2.0, 1000.0])["p50_ms"] == 2.0

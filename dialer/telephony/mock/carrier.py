@@ -16,6 +16,7 @@ from typing import Any
 
 from dialer.clock import Clock
 from dialer.config import MOCK_ACCOUNT_SID, MOCK_AUTH_TOKEN
+from dialer.telephony.mock.inbound import IncomingNumber
 from dialer.telephony.mock.policy import Faults, Limits, RequestGauge
 from dialer.telephony.mock.population import Population, validate_scenario
 from dialer.telephony.mock.server import create_app
@@ -166,3 +167,33 @@ class MockCarrier:
 
     def call_log(self, call_sid: str) -> dict[str, Any]:
         return self.simulator.call_summary(self.simulator.get_call(call_sid))
+
+    def stats(self, since: float | None = None) -> dict[str, Any]:
+        """What GET /_mock/stats answers: webhook latencies and answer-to-bridge times."""
+        return self.simulator.stats(since)
+
+    def reset_stats(self) -> float:
+        """Start a fresh measurement window (DELETE /_mock/stats); returns its wall time."""
+        return self.simulator.reset_stats()
+
+    def add_incoming_number(
+        self,
+        number: str,
+        voice_url: str,
+        *,
+        voice_method: str = "POST",
+        status_callback: str | None = None,
+        **more: Any,
+    ) -> IncomingNumber:
+        """Make `number` one of the account's numbers, its calls' TwiML at `voice_url`
+        (what POST /_mock/incoming-numbers/<number> does); ScenarioError if invalid."""
+        data = {"voice_url": voice_url, "voice_method": voice_method, **more}
+        if status_callback is not None:
+            data["status_callback"] = status_callback
+        return self.simulator.incoming.register(number, data)
+
+    def inbound_call(self, from_: str, to: str, **behaviour: Any) -> str:
+        """A person at `from_` calls our number `to`; returns the call SID. `behaviour`:
+        digits, talk_seconds, hangup_after_seconds, hold_patience (as POST /_mock/inbound).
+        ScenarioError if invalid; inbound.UnknownNumber if `to` is not registered."""
+        return self.simulator.inbound_call({"from": from_, "to": to, **behaviour}).sid

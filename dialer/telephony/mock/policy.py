@@ -26,6 +26,8 @@ from dialer.telephony.mock import errors
 from dialer.telephony.mock.errors import ScenarioError, TwilioApiError, check_object
 
 CPS_MODES = ("queue", "reject")
+STALL_MODES = ("lost_response", "lost_request")
+MAX_STALL_SECONDS = 300.0
 # Webhooks that Twilio sends on the side, without waiting for TwiML: the ones faults hit.
 ASYNC_KINDS = ("status-callback", "amd-callback", "conference-callback", "recording-callback")
 MAX_QUEUE_SECONDS = 24 * 3600  # Twilio refuses calls that would wait longer (22005)
@@ -193,6 +195,72 @@ def plan_fault(faults: Faults, kind: str, seed: int, key: str, sequence: int) ->
         reorder=u_reorder < faults.reorder,
         delay=faults.delay_seconds if u_delay < faults.delay else 0.0,
     )
+
+
+@dataclass(frozen=True)
+class ScriptedCreate:
+    """What a number override does to one POST Calls.json for that number."""
+
+    error: int | None = None  # refuse it with this Twilio code (nothing is created)
+    stall_seconds: float = 0.0  # real seconds the request or its answer is held
+    stall_mode: str = "lost_response"  # lost_response: created, answer late; lost_request: 503
+
+    def refusal(self, to: str) -> TwilioApiError:
+        """The error answered for `error` (or 20503 for a lost request)."""
+        code = errors.SERVICE_UNAVAILABLE if self.error is None else self.error
+        status, message = errors.CREATE_ERRORS[code]
+        return TwilioApiError(code, message.format(to=to), status)
+
+
+def check_rest_failures(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check the scripted REST failure keys of a number override; return their values.
+
+    `create_error` (+ `create_error_count`), `create_stall_seconds` (+ `create_stall_mode`)
+    and `fail_error_code`; the first two act on the REST request, so they exclude each other.
+    """
+    out: dict[str, Any] = {}
+    error = data.get("create_error")
+    if error is not None:
+        if isinstance(error, bool) or error not in errors.CREATE_ERRORS:
+            known = ", ".join(str(c) for c in sorted(errors.CREATE_ERRORS))
+            raise ScenarioError(f"{where}: create_error must be one of {known}, got {error!r}")
+        out["create_error"] = error
+    count = data.get("create_error_count")
+    if count is not None:
+        out["create_error_count"] = _number(1, 10**6, whole=True)(
+            count, f"{where}: create_error_count"
+        )
+        if error is None:
+            raise ScenarioError(f"{where}: create_error_count needs a create_error")
+    stall = data.get("create_stall_seconds")
+    mode = data.get("create_stall_mode")
+    if stall is not None:
+        seconds = _number(0, MAX_STALL_SECONDS)(stall, f"{where}: create_stall_seconds")
+        if seconds <= 0:
+            raise ScenarioError(f"{where}: create_stall_seconds must be above 0, got {stall!r}")
+        out["create_stall_seconds"] = seconds
+        out["create_stall_mode"] = "lost_response"
+    if mode is not None:
+        if stall is None:
+            raise ScenarioError(f"{where}: create_stall_mode needs create_stall_seconds")
+        out["create_stall_mode"] = _choice(STALL_MODES)(mode, f"{where}: create_stall_mode")
+    if error is not None and stall is not None:
+        raise ScenarioError(
+            f"{where}: give either create_error or create_stall_seconds, not both "
+            "(a refused request is answered at once)"
+        )
+    code = data.get("fail_error_code")
+    if code is not None:
+        if isinstance(code, bool) or code not in errors.CALL_FAILURES:
+            known = ", ".join(str(c) for c in sorted(errors.CALL_FAILURES))
+            raise ScenarioError(f"{where}: fail_error_code must be one of {known}, got {code!r}")
+        if data.get("answer") not in (None, "failed"):
+            raise ScenarioError(
+                f"{where}: fail_error_code makes the call fail; answer {data['answer']!r} "
+                "contradicts it"
+            )
+        out["fail_error_code"] = code
+    return out
 
 
 def geo_permission_error(number: str, limits: Limits) -> str | None:

@@ -27,8 +27,8 @@ from typing import Any
 
 import phonenumbers
 
-from dialer.telephony.mock.errors import ScenarioError, check_object
-from dialer.telephony.mock.policy import Faults, Limits
+from dialer.telephony.mock.errors import CALL_FAILURES, ScenarioError, check_object
+from dialer.telephony.mock.policy import Faults, Limits, ScriptedCreate, check_rest_failures
 
 ANSWER_KINDS = ("human", "machine", "fax", "busy", "no-answer", "failed")
 ANSWERED_BY_VALUES = (
@@ -121,6 +121,14 @@ class NumberOverride:
     talk_seconds: float | None = None
     digits: str | tuple[str, ...] | None = None  # one string for every Gather, or a list
     amd_result: str | None = None  # force the AnsweredBy value AMD reports
+    hold_patience: float | None = None  # alone in a conference or queue (None: the model's)
+    # Scripted REST failures (policy.check_rest_failures): the carrier refuses or loses
+    # the create request, or fails the call after accepting it.
+    create_error: int | None = None  # POST Calls.json answers this Twilio error code
+    create_error_count: int | None = None  # ... for this many creates (None: every one)
+    create_stall_seconds: float | None = None  # real seconds the request is held
+    create_stall_mode: str | None = None  # lost_response | lost_request
+    fail_error_code: int | None = None  # the call fails at the carrier with this code
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "override") -> NumberOverride:
@@ -130,8 +138,8 @@ class NumberOverride:
             raise ScenarioError(
                 f"{where}: answer must be one of {', '.join(ANSWER_KINDS)}, got {answer!r}"
             )
-        values: dict[str, Any] = {"answer": answer}
-        for key in ("ring_seconds", "talk_seconds"):
+        values: dict[str, Any] = {"answer": answer, **check_rest_failures(data, where)}
+        for key in ("ring_seconds", "talk_seconds", "hold_patience"):
             value = data.get(key)
             if value is None:
                 continue
@@ -199,8 +207,8 @@ class CalleePlan:
     ring_seconds: float  # answer delay (answering kinds) or delay before busy / failed
     talk_seconds: float | None  # None: never hangs up by itself (softphones)
     digits: tuple[str, ...] | str
-    source: str  # model | override | invalid-number | endpoint
-    n: int = 0  # this is the n-th call to the number (1-based)
+    source: str  # model | override | invalid-number | endpoint | request (inbound callers)
+    n: int = 0  # this is the n-th call to (or, for a caller, from) the number (1-based)
     sip_code: int | None = None  # for busy / failed
     amd_delay: float = 2.5  # seconds AMD needs to classify the answer
     greeting_seconds: float = 10.0  # machines: greeting length before the beep
@@ -208,6 +216,8 @@ class CalleePlan:
     amd_misclassified: bool = False
     amd_result: str | None = None  # forced AnsweredBy
     record_seconds: float = 0.0
+    hold_patience: float | None = None  # None: the population's hold_patience
+    error_code: int | None = None  # a scripted carrier failure (kind "failed")
 
     def answers(self) -> bool:
         return self.kind in ("human", "machine", "fax", "endpoint")
@@ -296,6 +306,7 @@ class Population:
         self._numbers: dict[str, NumberOverride] = dict(numbers or {})
         self._endpoints: dict[str, EndpointConfig] = dict(endpoints or {})
         self._counts: dict[str, int] = {}
+        self._refused: dict[str, int] = {}  # creates refused by each number's create_error
 
     # -- scenario -----------------------------------------------------------------
     @classmethod
@@ -317,6 +328,7 @@ class Population:
             self._numbers = dict(data["numbers"])
             self._endpoints = dict(data["endpoints"])
             self._counts.clear()
+            self._refused.clear()
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
@@ -335,11 +347,37 @@ class Population:
             override = NumberOverride.from_dict(override, where=number)
         with self._lock:
             self._numbers[number] = override
+            self._refused.pop(number, None)  # a new script counts its refusals afresh
         return override
 
     def clear_number(self, number: str) -> bool:
         with self._lock:
+            self._refused.pop(number, None)
             return self._numbers.pop(number, None) is not None
+
+    def scripted_create(self, number: str) -> ScriptedCreate | None:
+        """What the number's override does to this create request, if anything.
+
+        A create_error refusal is counted here (not a call: no plan is drawn), until
+        create_error_count refusals were made; after that creates succeed.
+        """
+        with self._lock:
+            override = self._numbers.get(number)
+            if override is None:
+                return None
+            if override.create_error is not None:
+                refused = self._refused.get(number, 0)
+                limit = override.create_error_count
+                if limit is not None and refused >= limit:
+                    return None
+                self._refused[number] = refused + 1
+                return ScriptedCreate(error=override.create_error)
+            if override.create_stall_seconds:
+                return ScriptedCreate(
+                    stall_seconds=override.create_stall_seconds,
+                    stall_mode=override.create_stall_mode or "lost_response",
+                )
+            return None
 
     def numbers(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -389,11 +427,47 @@ class Population:
             )
         return draw_plan(params, seed, to, n, override)
 
+    def caller_plan(
+        self,
+        number: str,
+        *,
+        digits: str | tuple[str, ...] | None = None,
+        talk_seconds: float | None = None,
+        hold_patience: float | None = None,
+    ) -> CalleePlan:
+        """Draw a person calling in from `number`: what the request says, else the number's
+        override, else the model (inbound calls are counted apart from calls to it)."""
+        key = f"from:{number}"
+        with self._lock:
+            n = self._counts.get(key, 0) + 1
+            self._counts[key] = n
+            params, seed = self.params, self.seed
+            override = self._numbers.get(number)
+        plan = draw_plan(params, seed, number, n, override, caller=True)
+        given = {
+            k: v
+            for k, v in (
+                ("digits", digits),
+                ("talk_seconds", talk_seconds),
+                ("hold_patience", hold_patience),
+            )
+            if v is not None
+        }
+        return replace(plan, **given, source="request") if given else plan
+
 
 def draw_plan(
-    params: PopulationParams, seed: int, number: str, n: int, override: NumberOverride | None
+    params: PopulationParams,
+    seed: int,
+    number: str,
+    n: int,
+    override: NumberOverride | None,
+    caller: bool = False,
 ) -> CalleePlan:
-    rng = random.Random(f"{seed}:{number}:{n}")
+    """The behaviour of the n-th call to `number`, or with caller=True of the n-th call a
+    person makes from `number` (inbound: always a human, whatever the answer model says)."""
+    # Callers draw from their own stream, so inbound calls never shift outbound outcomes.
+    rng = random.Random(f"{seed}:from:{number}:{n}" if caller else f"{seed}:{number}:{n}")
     # Fixed order of draws: never make a draw conditional.
     u_human = rng.random()
     u_rest = rng.random()
@@ -418,16 +492,22 @@ def draw_plan(
     else:
         kind = "busy" if u_busy < params.busy_share else "failed"
     source = "model"
-    if not is_valid_number(number):
+    if not caller and not is_valid_number(number):
         kind, source = "failed", "invalid-number"
     digits: tuple[str, ...] | str = params.digits
     amd_result = None
+    error_code = None
     if override is not None:
         source = "override"
         kind = override.answer or kind
         if override.digits is not None:
             digits = override.digits
         amd_result = override.amd_result
+        if override.fail_error_code is not None and not caller:
+            kind, error_code = "failed", override.fail_error_code
+            busy_delay = 1.0  # the carrier refuses at once
+    if caller:
+        kind = "human"
     if kind in ("busy", "failed"):
         ring = busy_delay if source != "invalid-number" else 1.0
     else:
@@ -443,6 +523,8 @@ def draw_plan(
     if override is not None and override.talk_seconds is not None:
         talk_seconds = override.talk_seconds
     sip_code = {"busy": 486, "failed": 404 if source == "invalid-number" else 503}.get(kind)
+    if error_code is not None:
+        sip_code = CALL_FAILURES[error_code][1]
     machine_end = (
         "machine_end_beep"
         if u_end < 0.7
@@ -464,6 +546,8 @@ def draw_plan(
         amd_misclassified=u_misclass < params.amd_error_rate,
         amd_result=amd_result,
         record_seconds=round(record, 3) if kind == "human" else 0.0,
+        hold_patience=override.hold_patience if override is not None else None,
+        error_code=error_code,
     )
 
 

@@ -69,7 +69,10 @@ def call_resource(call: Call, price_per_minute: float = 0.014) -> dict[str, Any]
         "to_formatted": formatted(call.to),
         "from": call.from_,
         "from_formatted": formatted(call.from_),
-        "phone_number_sid": phone_number_sid(call.account_sid, call.from_),
+        # The account's own number on the call: the caller ID, or the number called.
+        "phone_number_sid": phone_number_sid(
+            call.account_sid, call.to if call.direction == "inbound" else call.from_
+        ),
         "status": call.status,
         "start_time": rfc2822(call.start_time),
         "end_time": rfc2822(call.end_time),

@@ -7,6 +7,7 @@ is JSON in and out, unauthenticated, meant for scripts, tests and the demo on lo
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from dialer.telephony.mock import errors
 from dialer.telephony.mock.errors import ScenarioError, TwilioApiError
+from dialer.telephony.mock.inbound import UnknownNumber
 from dialer.telephony.mock.policy import Faults
 from dialer.telephony.mock.resources import (
     API_PREFIX,
@@ -150,6 +152,10 @@ def create_app(carrier: MockCarrier) -> Flask:
     @app.errorhandler(ScenarioError)
     def on_scenario_error(exc: ScenarioError):
         return _control_error(str(exc), 400)
+
+    @app.errorhandler(UnknownNumber)
+    def on_unknown_number(exc: UnknownNumber):
+        return _control_error(str(exc), 404)
 
     @app.errorhandler(HTTPException)
     def on_http_error(exc: HTTPException):
@@ -320,6 +326,23 @@ def create_app(carrier: MockCarrier) -> Flask:
         except TwilioApiError as exc:
             return _control_error(exc.message, 404)
 
+    @app.get("/_mock/stats")
+    def stats():
+        raw = request.args.get("since")
+        since = None
+        if raw not in (None, ""):
+            try:
+                since = float(raw)
+            except ValueError:
+                since = math.nan
+            if not math.isfinite(since):
+                raise ScenarioError(f"since must be unix seconds (wall time), got {raw!r}")
+        return jsonify(sim.stats(since))
+
+    @app.delete("/_mock/stats")
+    def reset_stats():
+        return jsonify({"since": sim.reset_stats()})
+
     @app.get("/_mock/numbers")
     def numbers():
         return jsonify({"numbers": carrier.population.numbers()})
@@ -334,6 +357,35 @@ def create_app(carrier: MockCarrier) -> Flask:
         if not carrier.population.clear_number(number):
             return _control_error(f"no override for {number}", 404)
         return Response(status=204)
+
+    @app.get("/_mock/incoming-numbers")
+    def incoming_numbers():
+        return jsonify({"incoming_numbers": sim.incoming.to_dict()})
+
+    @app.get("/_mock/incoming-numbers/<path:number>")
+    def incoming_number(number: str):
+        registered = sim.incoming.get(number)
+        if registered is None:
+            return _control_error(f"{number} is not a registered incoming number", 404)
+        return jsonify({"number": number, **registered.to_dict()})
+
+    @app.post("/_mock/incoming-numbers/<path:number>")
+    def register_incoming_number(number: str):
+        registered = sim.incoming.register(number, body())
+        return jsonify({"number": number, **registered.to_dict()})
+
+    @app.delete("/_mock/incoming-numbers/<path:number>")
+    def remove_incoming_number(number: str):
+        if not sim.incoming.remove(number):
+            return _control_error(f"{number} is not a registered incoming number", 404)
+        return Response(status=204)
+
+    @app.post("/_mock/inbound")
+    def inbound_call():
+        call = sim.inbound_call(body())
+        response = jsonify(sim.call_summary(call))
+        response.status_code = 201
+        return response
 
     @app.get("/_mock/endpoints")
     def endpoints():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -26,6 +27,30 @@ MAX_DOCUMENT_CHARS = 64 * 1024
 
 def new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
+
+
+def wall_time() -> float:
+    """Real unix seconds for an event's `w`: the app's benchmarks measure real latency,
+    which simulated time (`t`, at the clock's speed) would multiply."""
+    return round(time.time(), 6)
+
+
+# How a call's thread leaves what it is doing. They are raised by the simulator's waits
+# and caught by the verb that was running, so that each verb can still report its outcome.
+class CallEnded(Exception):
+    """The call is over (its status is already terminal)."""
+
+
+class Stopped(Exception):
+    """The simulator is shutting down: leave without further webhooks."""
+
+
+class Redirected(Exception):
+    """A REST update gave the live call new TwiML: leave the current verb for it."""
+
+    def __init__(self, source: Source):
+        super().__init__(source.url)
+        self.source = source
 
 
 @dataclass
@@ -68,6 +93,7 @@ class Call:
         self.status = "queued"
         self.progress = "queued"  # includes "initiated", which the resource never shows
         self.created_at = now
+        self.created_wall = time.time()  # real time, for measurement windows (/_mock/stats)
         self.updated_at = now
         self.start_time: float | None = None
         self.answered_at: float | None = None
@@ -76,6 +102,8 @@ class Call:
         self.amd_duration_ms: int | None = None
         self.sip_code: int | None = None
         self.ended_by: str | None = None
+        self.error_code: int | None = None  # why the carrier failed the call (fail_error_code)
+        self.error_message: str | None = None
         # TwiML and callbacks
         self.source: Source | None = None
         self.status_callback: str | None = None
@@ -96,6 +124,7 @@ class Call:
         self.recording_callback_method = "POST"
         # live control
         self.hangup_at: float | None = None  # when the far end hangs up by itself
+        self.give_up_at: float | None = None  # an inbound caller's hangup_after_seconds
         self.time_limit_at: float | None = None
         self.redirect_to: Source | None = None
         self.endpoint_signal: str | None = None  # answer | reject (softphones)
@@ -105,6 +134,9 @@ class Call:
         self.thread: threading.Thread | None = None
         self.events: list[dict[str, Any]] = []
         self.dropped_events = 0
+        # What the far end heard (Say / Play / Pause) and pressed (one string per Gather).
+        self.heard: list[dict[str, Any]] = []
+        self.pressed: list[str] = []
 
     @property
     def ended(self) -> bool:
@@ -130,7 +162,7 @@ class Call:
         if len(self.events) >= MAX_EVENTS_PER_CALL:
             self.dropped_events += 1
             return
-        event = {"t": round(now, 3), "type": kind}
+        event = {"t": round(now, 3), "w": wall_time(), "type": kind}
         event.update(data)
         self.events.append(event)
 
@@ -177,7 +209,7 @@ class Conference:
     def add_event(self, now: float, kind: str, /, **data: Any) -> None:
         if len(self.events) >= MAX_EVENTS_PER_CONFERENCE:
             del self.events[: MAX_EVENTS_PER_CONFERENCE // 10]  # keep the most recent
-        event = {"t": round(now, 3), "type": kind}
+        event = {"t": round(now, 3), "w": wall_time(), "type": kind}
         event.update(data)
         self.events.append(event)
         # A nailed-up room sees a join and a leave per customer all day: forget the

@@ -3,7 +3,7 @@
 A document is parsed and checked whole before anything is executed: unparsable XML is
 Twilio error 12100 (document parse failure), an unknown verb, a noun in the wrong place or
 a malformed attribute is 12200 (schema validation). Either way the call plays nothing and
-hangs up, as Twilio does. The interpreter itself lives in simulator.py.
+hangs up, as Twilio does. The interpreter itself lives in verbs.py.
 """
 
 from __future__ import annotations
@@ -216,6 +216,21 @@ def speaking_seconds(node: Node, play_seconds: float = PLAY_SECONDS) -> float:
         return 0.0
     n = loops(node)
     return INFINITE_LOOP_SECONDS if n == 0 else once * n
+
+
+def heard(node: Node) -> dict[str, object]:
+    """What the far end hears of a <Say>, <Play> or <Pause>, for the call's `heard` list."""
+    if node.name == "Say":
+        out: dict[str, object] = {"say": node.text, "language": node.get("language") or "en-US"}
+    elif node.name == "Play":
+        out = {"play": node.text}
+        if node.get("digits"):
+            out["digits"] = node.get("digits")
+    else:
+        return {"pause": max(0, node.int_attr("length", 1))}
+    if node.get("loop") not in (None, "1"):
+        out["loop"] = loops(node)
+    return out
 
 
 def total_speaking_seconds(nodes: list[Node], play_seconds: float = PLAY_SECONDS) -> float:
