@@ -101,6 +101,7 @@ def ensure_embedded(settings: Settings, timeout: float = 10.0) -> str:
 
 def stop_embedded(settings: Settings) -> bool:
     """Shut the embedded server down (saving nothing); True if it was running."""
+    _embedded_urls.pop(settings.home, None)
     sock = embedded_socket(settings)
     if not _answers(sock):
         return False
@@ -112,9 +113,20 @@ def stop_embedded(settings: Settings) -> bool:
     return True
 
 
+# The embedded server's URL once this process has seen it answer: asking again on every
+# use (a new connection and a PING) cost milliseconds on every webhook. A server that dies
+# later makes the client raise; stop_embedded forgets the URL, so a new one is started.
+_embedded_urls: dict[Path, str] = {}
+
+
 def redis_url(settings: Settings) -> str:
     """REDIS_URL, or the embedded server's URL (starting it if needed)."""
-    return settings.redis_url or ensure_embedded(settings)
+    if settings.redis_url:
+        return settings.redis_url
+    url = _embedded_urls.get(settings.home)
+    if url is None:
+        url = _embedded_urls[settings.home] = ensure_embedded(settings)
+    return url
 
 
 _clients: dict[tuple[int, str], redis.Redis] = {}

@@ -244,7 +244,7 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
             recorded = record_disposition(
                 s,
                 attempt,
-                DispositionInput("CAB", "ivr", callback_time=when),
+                DispositionInput("CAB", "ivr", callback_at=when),
                 agent_id=None,
                 now=now,
                 today=followups.local_today(rt),

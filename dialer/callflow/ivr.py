@@ -178,14 +178,17 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
         if agent_id is not None:
             if attempts.record_bridge(s, attempt_id, agent_id, now):
                 action = common.dial_action_url(rt.settings, attempt_id)
-                return (JoinRoom(agent_room(agent_id), action=action),)
+                script, context = _context(s, rt, attempt, campaign)
+                # The agent has the screen pop while the borrower hears this.
+                connecting = common.say(script, "connecting", context)
+                return (connecting, JoinRoom(agent_room(agent_id), action=action))
             presence.release(rt.redis, agent_id, attempt_id, now_ts)  # the caller hung up
             return HANGUP
         if attempt.ended_at is not None:
             return HANGUP
         when = common.callback_time(s, attempt, campaign, rt.settings, now)
         script, context = _context(s, rt, attempt, campaign, callback_time=when)
-        _land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_time=when)
+        _land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_at=when)
         return (
             common.say(script, "callback_scheduled", context),
             common.say(script, "goodbye", context),

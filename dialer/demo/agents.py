@@ -1,15 +1,18 @@
 """Simulated agents for the demo: they use the agent desk's HTTP API like a person would.
 
-Each bot watches its agent's state; when a connected call ends it waits the wrap-up time,
-then records an action code through POST /api/attempts/<id>/disposition. Nothing here
-writes to the database directly.
+Each bot follows its agent's event stream (GET /api/agents/<id>/events, server-sent
+events): the screen pop tells it whose call it takes, and when the call ends (wrap-up) it
+waits the wrap-up time, then records an action code through
+POST /api/attempts/<id>/disposition. Nothing here writes to the database directly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -57,19 +60,51 @@ class AgentBot(threading.Thread):
         self.rng = random.Random(f"{seed}:agent:{agent_id}")
         self.stop_event = stop
         self.stats = BotStats()
-        self.poll = max(0.02, clock.real_seconds(1.0))
+        self.calls: dict[int, dict] = {}  # attempt id -> its screen pop
 
     def run(self) -> None:
+        last_event_id: str | None = None
         while not self.stop_event.is_set():
             try:
-                state = self.http.get(f"{self.base}/api/agents/{self.agent_id}", timeout=10).json()
-                call = state.get("call")
-                if state.get("state") == "wrap_up" and call and not call.get("action_code"):
-                    self.clock.sleep(WRAP_UP_SECONDS)
-                    self._dispose(call)
-            except requests.RequestException as exc:
-                log.warning("agent bot %s: %s", self.agent_id, exc)
-            self.stop_event.wait(self.poll)
+                for event_id, event, data in self._events(last_event_id):
+                    last_event_id = event_id or last_event_id
+                    if self.stop_event.is_set():
+                        return
+                    self._on_event(event, data)
+            except (requests.RequestException, ValueError) as exc:
+                if not self.stop_event.is_set():
+                    log.warning("agent bot %s: event stream: %s", self.agent_id, exc)
+                    self.stop_event.wait(0.5)
+
+    def _events(self, last_event_id: str | None) -> Iterator[tuple[str | None, str, dict]]:
+        """The agent's server-sent events as (id, event, data), resuming after an id."""
+        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+        url = f"{self.base}/api/agents/{self.agent_id}/events"
+        with self.http.get(url, headers=headers, stream=True, timeout=(10, 60)) as resp:
+            resp.raise_for_status()
+            event_id, event, data = None, "message", ""
+            for line in resp.iter_lines(decode_unicode=True):
+                if line is None or self.stop_event.is_set():
+                    return
+                if line == "":
+                    if data:
+                        yield event_id, event, json.loads(data)
+                    event_id, event, data = None, "message", ""
+                elif line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data += line[6:]
+
+    def _on_event(self, event: str, data: dict) -> None:
+        if event == "screen-pop" and data.get("attempt_id"):
+            self.calls[data["attempt_id"]] = data
+        elif data.get("state") == "wrap_up" and data.get("attempt_id"):
+            call = self.calls.pop(data["attempt_id"], None)
+            if call is not None:
+                self.clock.sleep(WRAP_UP_SECONDS)
+                self._dispose(call)
 
     def _dispose(self, call: dict) -> None:
         code = self.rng.choices(list(CODE_WEIGHTS), weights=list(CODE_WEIGHTS.values()))[0]
@@ -94,9 +129,10 @@ class AgentBot(threading.Thread):
         body: dict = {"agent_id": self.agent_id, "code": code}
         local_now = self.clock.now().astimezone(ZoneInfo(self.tz))
         if code == "PTP":
+            overdue = call["account"]["overdue_amount"]
             share = self.rng.choice([0.3, 0.5, 1.0, 1.0])
-            amount = max(100_000, int(call["overdue_amount"] * share) // 100_000 * 100_000)
-            body["promise_amount"] = min(amount, call["overdue_amount"])
+            amount = max(100_000, int(overdue * share) // 100_000 * 100_000)
+            body["promise_amount"] = min(amount, overdue)
             body["promise_date"] = (
                 local_now.date() + timedelta(days=self.rng.randint(1, 7))
             ).isoformat()
