@@ -2,9 +2,10 @@
 
 Each server-sent event stream holds one of waitress's threads for as long as it is open,
 so the server runs `threads` (the webhooks and the API) plus DIALER_EVENT_STREAMS more, and
-the streams endpoint refuses (503) past that: a webhook always finds a free thread. Waitress
-buffers a running response until it holds `send_bytes`; events are small, so it must send
-every write at once (send_bytes=1; full responses are written in one piece anyway).
+the streams endpoint refuses (503) past that: a webhook always finds a free thread. Events
+are small and must leave at once: waitress 3 sends every write of a running response as it
+comes (its deprecated send_bytes setting, which older versions used to buffer with, is 1 by
+default and left alone).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ def server_options(settings: Settings, threads: int = 16) -> dict[str, Any]:
     """waitress's options for the web app (also used by the tests' in-process server)."""
     return {
         "threads": threads + settings.event_streams,
-        "send_bytes": 1,
         "channel_timeout": CHANNEL_TIMEOUT,
         "connection_limit": max(1000, 4 * (threads + settings.event_streams)),
         "ident": "dialer",

@@ -21,7 +21,8 @@ from dialer.redis import get_redis, redis_url, stop_embedded
 from dialer.runtime import reset_runtime
 
 # The mock carrier fixtures (mock, hooks, client, carrier, mock_settings) for every test module.
-pytest_plugins = ["tests.mock_support"]
+# The whole stack in-process (stack) for the end-to-end tests.
+pytest_plugins = ["tests.mock_support", "tests.stack_support"]
 
 
 @pytest.fixture(scope="session")

@@ -7,147 +7,22 @@ do. The mock carrier's witness log is checked for what really happened on the li
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
-from dialer.app import create_app
 from dialer.campaigns import pacer, reconcile
 from dialer.campaigns.models import CallAttempt, CampaignEntry
-from dialer.clock import Clock
-from dialer.config import Settings
-from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import Disposition, Promise
 from dialer.portfolio.models import Account
-from dialer.redis import Keys, redis_url
-from dialer.runtime import Runtime, get_runtime, reset_runtime
+from dialer.redis import Keys
+from dialer.runtime import Runtime
 from dialer.telephony.carrier import FINAL_STATUSES, make_twilio_client
-from dialer.telephony.mock import MockCarrier
-from dialer.telephony.mock.serving import ServerThread
 from tests import factories
 from tests.mock_support import wait_until
-
-SPEED = 50.0
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Stack:
-    rt: Runtime
-    web: str
-    mock: MockCarrier
-    mock_url: str
-    http: requests.Session
-    server: ServerThread
-    port: int
-
-    def api(self, method: str, path: str, expect: int = 200, **kw) -> dict:
-        resp = self.http.request(method, f"{self.web}{path}", timeout=10, **kw)
-        assert resp.status_code == expect, resp.text
-        return resp.json()
-
-    def callees(self, behaviours: dict[str, dict]) -> None:
-        """One account per number (its borrower's mobile), each answering as scripted."""
-        with self.rt.db.begin() as s:
-            for number in behaviours:
-                factories.account(s, phones=((number, "mobile"),))
-        for number, behaviour in behaviours.items():
-            self.override(number, **behaviour)
-
-    def override(self, number: str, **behaviour) -> None:
-        resp = requests.post(f"{self.mock_url}/_mock/numbers/{number}", json=behaviour, timeout=5)
-        assert resp.status_code in (200, 201), resp.text
-
-    def dial_round(self) -> dict[int, int]:
-        """One pacer tick, then a worker drains the jobs it queued."""
-        started = pacer.tick(self.rt)
-        SimpleWorker([self.rt.queue], connection=self.rt.redis).work(burst=True)
-        return started
-
-    def agent_state(self, agent_id: int) -> dict:
-        return self.api("GET", f"/api/agents/{agent_id}")
-
-    def stop_web(self) -> None:
-        """Take the app's web server down: the carrier's webhooks are refused (11205)."""
-        self.server.stop()
-
-    def start_web(self) -> None:
-        """Bring the app back on the same address, as a restarted process would."""
-        self.server = ServerThread(create_app(runtime=self.rt), port=self.port, name="web")
-        self.server.start()
-
-
-@pytest.fixture
-def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
-    with db.begin() as s:
-        seed_default_codes(s)
-    # 10:00 in Vietnam today: inside every calling window.
-    start = datetime.combine(datetime.now(VN).date(), datetime.min.time(), VN) + timedelta(hours=10)
-    clock = Clock.started_now(SPEED, sim_start=start)
-    mock = MockCarrier(clock=clock, seed=11)
-    mock_url = mock.start_in_thread()
-    port = _free_port()
-    env = {
-        "DIALER_HOME": str(settings.home),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": redis_url(settings),
-        "TWILIO_API_BASE": mock_url,
-        "DIALER_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "DIALER_WEB_PORT": str(port),
-        "DIALER_API_TOKEN": "test-api-token",
-        # Calls per second are not what these tests are about: a round dials all it may.
-        "DIALER_CPS": "100",
-        **clock.env(),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_runtime()  # RQ jobs build their runtime from this environment, like a worker
-    rt = get_runtime()
-    server = ServerThread(create_app(runtime=rt), port=port, name="web")
-    web = server.start()
-    http = requests.Session()
-    http.headers["Authorization"] = "Bearer test-api-token"
-    stack = Stack(rt, web, mock, mock_url, http, server, port)
-    try:
-        yield stack
-    finally:
-        mock.stop()
-        stack.server.stop()
-        reset_runtime()
-
-
-def _campaign_with_agents(stack: Stack, n_agents: int) -> tuple[int, list[int]]:
-    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "e2e"})["id"]
-    agents = [
-        stack.api("POST", "/api/agents", 201, json={"username": f"a{i}", "name": f"Agent {i}"})[
-            "id"
-        ]
-        for i in range(n_agents)
-    ]
-    stack.api("POST", f"/api/campaigns/{cid}/launch")
-    for agent_id in agents:
-        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
-    for agent_id in agents:
-        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="agent ready")
-    return cid, agents
-
-
-def _attempts(stack: Stack) -> list[CallAttempt]:
-    with stack.rt.db.session() as s:
-        return list(s.scalars(select(CallAttempt).order_by(CallAttempt.id)))
+from tests.stack_support import VN, Stack, attempts_of, campaign_with_agents, free_port
 
 
 def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Stack):
@@ -155,14 +30,14 @@ def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Sta
         account = factories.account(s, phones=(("+84901234567", "mobile"),))
         account_id = account.id
     stack.override("+84901234567", answer="human", ring_seconds=4, talk_seconds=30)
-    cid, (agent_id,) = _campaign_with_agents(stack, 1)
+    cid, (agent_id,) = campaign_with_agents(stack, 1)
 
     assert stack.dial_round() == {cid: 1}
     state = wait_until(
         lambda: (st := stack.agent_state(agent_id))["state"] == "wrap_up" and st,
         what="the call to end and the agent to wrap up",
     )
-    (attempt,) = _attempts(stack)
+    (attempt,) = attempts_of(stack)
     assert attempt.result == "human" and attempt.agent_id == agent_id
     assert attempt.call_sid and attempt.connected_at and attempt.ended_at
     assert state["call"]["account_no"] == account.account_no
@@ -213,16 +88,16 @@ def test_live_answer_is_bridged_to_the_agent_and_the_promise_recorded(stack: Sta
 def test_system_results_are_recorded_and_retried(stack: Stack):
     numbers = {"+84901000001": "no-answer", "+84901000002": "machine", "+84901000003": "busy"}
     stack.callees({n: {"answer": answer, "ring_seconds": 5} for n, answer in numbers.items()})
-    cid, _agents = _campaign_with_agents(stack, 3)
+    cid, _agents = campaign_with_agents(stack, 3)
 
     assert stack.dial_round() == {cid: 3}
     wait_until(
-        lambda: all(a.ended_at for a in _attempts(stack)) and len(_attempts(stack)) == 3,
+        lambda: all(a.ended_at for a in attempts_of(stack)) and len(attempts_of(stack)) == 3,
         what="three calls to end",
     )
-    results = sorted(a.result for a in _attempts(stack))
+    results = sorted(a.result for a in attempts_of(stack))
     assert results == ["busy", "machine", "no_answer"]
-    assert {a.action_code for a in _attempts(stack)} == {"NKP"}
+    assert {a.action_code for a in attempts_of(stack)} == {"NKP"}
     r = stack.rt.redis
     wait_until(lambda: r.zcard(Keys.retry(cid)) == 3, what="three retries scheduled")
     assert r.zcard(Keys.dialing(cid)) == 0
@@ -234,11 +109,11 @@ def test_answer_with_no_free_agent_is_abandoned_with_a_message(stack: Stack):
     with stack.rt.db.begin() as s:
         factories.account(s, phones=(("+84901000009", "mobile"),))
     stack.override("+84901000009", answer="human", ring_seconds=20, talk_seconds=30)
-    cid, (agent_id,) = _campaign_with_agents(stack, 1)
+    cid, (agent_id,) = campaign_with_agents(stack, 1)
     assert stack.dial_round() == {cid: 1}
     stack.api("POST", f"/api/agents/{agent_id}/logout")  # gone before the customer answers
-    wait_until(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the call to end")
-    (attempt,) = _attempts(stack)
+    wait_until(lambda: (a := attempts_of(stack)) and a[0].ended_at, what="the call to end")
+    (attempt,) = attempts_of(stack)
     assert attempt.result == "abandoned" and attempt.agent_id is None
     assert attempt.action_code == "NKP"
     twiml = [e["xml"] for e in stack.mock.events(attempt.call_sid) if e["type"] == "twiml"]
@@ -278,7 +153,7 @@ def test_a_bad_number_is_retired_but_a_carrier_fault_is_retried(stack: Stack):
     with stack.rt.db.begin() as s:
         factories.account(s, phones=(("849", "mobile"),))  # not E.164: the carrier says 21211
         factories.account(s, phones=(("+84901000031", "mobile"),))
-    cid, _ = _campaign_with_agents(stack, 2)
+    cid, _ = campaign_with_agents(stack, 2)
     popped = stack.rt.redis.zpopmax(Keys.dial_queue(cid), 2)
     bad_entry, good_entry = sorted(int(m) for m, _ in popped)  # entries in account order
     assert dial_entry(stack.rt, cid, bad_entry).startswith("failed")
@@ -301,7 +176,7 @@ def test_carrier_errors_in_a_row_pause_the_campaign(stack: Stack):
     with stack.rt.db.begin() as s:
         for i in range(PAUSE_AFTER_CARRIER_ERRORS):
             factories.account(s, phones=((f"+8490100{i:04d}", "mobile"),))
-    cid, _ = _campaign_with_agents(stack, 1)
+    cid, _ = campaign_with_agents(stack, 1)
     wrong = Runtime(stack.rt.settings.with_overrides(twilio_auth_token="wrong-token"))
     for member, _score in stack.rt.redis.zpopmax(Keys.dial_queue(cid), PAUSE_AFTER_CARRIER_ERRORS):
         dial_entry(wrong, cid, int(member))
@@ -319,7 +194,7 @@ def test_duplicate_voice_deliveries_claim_one_agent(stack: Stack):
 
     with stack.rt.db.begin() as s:
         factories.account(s, phones=(("+84901000041", "mobile"),))
-    cid, agents = _campaign_with_agents(stack, 2)
+    cid, agents = campaign_with_agents(stack, 2)
     (entry_id,) = [int(m) for m, _ in stack.rt.redis.zpopmax(Keys.dial_queue(cid), 1)]
     with stack.rt.db.begin() as s:
         entry = claim_entry(s, entry_id, stack.rt.clock.now())
@@ -419,23 +294,23 @@ def test_a_lost_final_callback_is_reconciled_from_the_carrier(stack: Stack, capl
     with stack.rt.db.begin() as s:
         account_id = factories.account(s, phones=(("+84901000051", "mobile"),)).id
     stack.override("+84901000051", answer="busy", ring_seconds=5)
-    cid, _ = _campaign_with_agents(stack, 1)
+    cid, _ = campaign_with_agents(stack, 1)
 
     stack.stop_web()  # the app is down (restarting) while the call happens
     assert stack.dial_round() == {cid: 1}  # the dial job talks to the carrier, not to the app
-    (attempt,) = _attempts(stack)
+    (attempt,) = attempts_of(stack)
     refused = wait_until(
         lambda: _refused_final_callback(stack, attempt.call_sid), what="the final callback"
     )
     assert refused["params"]["CallStatus"] == "busy"
     stack.start_web()
-    (attempt,) = _attempts(stack)
+    (attempt,) = attempts_of(stack)
     assert attempt.ended_at is None and stack.rt.redis.exists(Keys.account_lock(account_id))
 
     # Overdue once the ring timeout and its margin have passed (under 2 s at this speed).
     caplog.set_level("INFO")
     wait_until(lambda: reconcile.sweep(stack.rt).ended, what="reconciliation to end the call")
-    (attempt,) = _attempts(stack)
+    (attempt,) = attempts_of(stack)
     assert (attempt.status, attempt.result, attempt.action_code) == ("busy", "busy", "NKP")
     assert attempt.ended_at and "callback not received" in attempt.error
     assert stack.rt.carrier.fetch_call(attempt.call_sid).status == "busy"
@@ -460,19 +335,19 @@ def test_a_bridged_call_whose_final_callback_is_lost_frees_its_agent(stack: Stac
     with stack.rt.db.begin() as s:
         account_id = factories.account(s, phones=(("+84901000052", "mobile"),)).id
     stack.override("+84901000052", answer="human", ring_seconds=2, talk_seconds=120)
-    cid, (agent_id,) = _campaign_with_agents(stack, 1)
+    cid, (agent_id,) = campaign_with_agents(stack, 1)
     assert stack.dial_round() == {cid: 1}
-    wait_until(lambda: _attempts(stack)[0].connected_at, what="the bridge to the agent")
+    wait_until(lambda: attempts_of(stack)[0].connected_at, what="the bridge to the agent")
 
     stack.stop_web()  # down while the customer talks, and when they hang up
-    sid = _attempts(stack)[0].call_sid
+    sid = attempts_of(stack)[0].call_sid
     wait_until(lambda: _refused_final_callback(stack, sid), what="the final callback")
     stack.start_web()
     assert stack.agent_state(agent_id)["state"] == "on_call"  # stuck, until reconciled
 
     # An answered call is first asked about 5 simulated minutes after the answer (6 s here).
     wait_until(lambda: reconcile.sweep(stack.rt).ended, timeout=30, what="reconciliation")
-    (attempt,) = _attempts(stack)
+    (attempt,) = attempts_of(stack)
     assert (attempt.status, attempt.result, attempt.agent_id) == ("completed", "human", agent_id)
     assert attempt.duration_seconds and attempt.duration_seconds >= 100
     assert _entry(stack, attempt.entry_id).last_result == "connected"
@@ -501,7 +376,7 @@ def _dead_dial(stack: Stack, cid: int, created_ago: timedelta, call_sid: str | N
 def test_an_old_attempt_without_a_call_sid_is_ended_by_the_pacer(stack: Stack):
     with stack.rt.db.begin() as s:
         factories.account(s, phones=(("+84901000053", "mobile"),))
-    cid, _ = _campaign_with_agents(stack, 1)
+    cid, _ = campaign_with_agents(stack, 1)
     attempt_id = _dead_dial(stack, cid, timedelta(hours=3), call_sid=None)
 
     pacer.tick(stack.rt)  # the pacer's tick runs the sweep...
@@ -522,12 +397,12 @@ def test_an_old_attempt_without_a_call_sid_is_ended_by_the_pacer(stack: Stack):
 def test_an_unknown_call_is_ended_and_an_unreachable_carrier_is_asked_again(stack: Stack):
     with stack.rt.db.begin() as s:
         factories.account(s, phones=(("+84901000054", "mobile"),))
-    cid, _ = _campaign_with_agents(stack, 1)
+    cid, _ = campaign_with_agents(stack, 1)
     sid = "CA" + "5" * 32  # the carrier never heard of it (e.g. it lost its records)
     attempt_id = _dead_dial(stack, cid, timedelta(minutes=10), call_sid=sid)
 
     down = Runtime(
-        stack.rt.settings.with_overrides(twilio_api_base=f"http://127.0.0.1:{_free_port()}")
+        stack.rt.settings.with_overrides(twilio_api_base=f"http://127.0.0.1:{free_port()}")
     )
     report = reconcile.sweep_if_due(down)  # as the pacer runs it: logs, never raises
     assert report is not None and report.carrier_failed and report.ended == 0

@@ -15,9 +15,7 @@ from dialer.outcomes.models import Disposition
 from dialer.portfolio.models import Phone
 from dialer.redis import Keys
 from tests.mock_support import wait_until
-from tests.test_call_flow import Stack, _attempts, _campaign_with_agents, stack
-
-__all__ = ["stack"]  # the fixture, imported for this module's tests
+from tests.stack_support import Stack, attempts_of, campaign_with_agents
 
 
 def _faults(stack: Stack, sid: str) -> list[dict]:
@@ -32,12 +30,12 @@ def test_duplicated_and_reordered_callbacks_give_one_consistent_result(stack: St
             "+84901000013": {"answer": "no-answer"},
         }
     )
-    cid, agents = _campaign_with_agents(stack, 3)
+    cid, agents = campaign_with_agents(stack, 3)
     stack.mock.set_faults({"duplicate": 1.0, "reorder": 1.0})
 
     assert stack.dial_round() == {cid: 3}
     wait_until(
-        lambda: len(a := _attempts(stack)) == 3 and all(x.ended_at for x in a),
+        lambda: len(a := attempts_of(stack)) == 3 and all(x.ended_at for x in a),
         timeout=30,
         what="three calls to end",
     )
@@ -76,13 +74,13 @@ def test_dropped_status_callbacks_are_reconciled_by_the_pacer(stack: Stack):
         {"+84901000021": {"answer": "busy", "ring_seconds": 3},
          "+84901000022": {"answer": "failed", "ring_seconds": 3}}
     )  # fmt: skip
-    cid, _agents = _campaign_with_agents(stack, 2)
+    cid, _agents = campaign_with_agents(stack, 2)
     stack.mock.set_faults({"drop": 1.0, "kinds": ["status-callback"]})
 
     assert stack.dial_round() == {cid: 2}
-    sids = [a.call_sid for a in _attempts(stack)]
+    sids = [a.call_sid for a in attempts_of(stack)]
     wait_until(lambda: all(stack.mock.call_log(sid)["end_ts"] for sid in sids), what="calls to end")
-    assert all(a.ended_at is None for a in _attempts(stack))  # nothing told the dialer
+    assert all(a.ended_at is None for a in attempts_of(stack))  # nothing told the dialer
     for sid in sids:  # the witness: every status callback of both calls was dropped
         assert all(e["faults"] == ["drop"] for e in _faults(stack, sid))
         assert not [e for e in stack.mock.events(sid) if e.get("kind") == "status-callback"
@@ -90,10 +88,10 @@ def test_dropped_status_callbacks_are_reconciled_by_the_pacer(stack: Stack):
 
     # The pacer's own loop finds them overdue and asks the carrier.
     wait_until(
-        lambda: pacer.tick(stack.rt) is not None and all(a.ended_at for a in _attempts(stack)),
+        lambda: pacer.tick(stack.rt) is not None and all(a.ended_at for a in attempts_of(stack)),
         timeout=30,
         what="the pacer to reconcile both calls",
     )
-    results = sorted((a.status, a.result) for a in _attempts(stack))
+    results = sorted((a.status, a.result) for a in attempts_of(stack))
     assert results == [("busy", "busy"), ("failed", "failed")]
-    assert all("callback not received" in a.error for a in _attempts(stack))
+    assert all("callback not received" in a.error for a in attempts_of(stack))

@@ -10,9 +10,7 @@ from dialer.redis import Keys
 from dialer.telephony.carrier import make_twilio_client
 from tests import factories
 from tests.mock_support import wait_until
-from tests.test_call_flow import VN, Stack, _attempts, stack
-
-__all__ = ["stack"]  # the fixture, imported for this module's tests
+from tests.stack_support import VN, Stack, attempts_of
 
 
 def _campaign(stack: Stack, mode: str, n_agents: int, **settings) -> tuple[int, list[int]]:
@@ -63,8 +61,8 @@ def test_preview_shows_the_account_then_dials_it_for_that_agent(stack: Stack):
         stack.api("POST", f"/api/agents/{agent_id}/preview/skip")
     stack.api("POST", f"/api/agents/{agent_id}/preview/dial")
     stack.dial_round()
-    wait_until(lambda: (a := _attempts(stack)) and a[0].ended_at, what="the unanswered call")
-    (attempt,) = _attempts(stack)
+    wait_until(lambda: (a := attempts_of(stack)) and a[0].ended_at, what="the unanswered call")
+    (attempt,) = attempts_of(stack)
     assert attempt.result == "no_answer" and attempt.agent_id is None
     wait_until(lambda: stack.agent_state(agent_id)["state"] == "ready", what="agent freed")
 
@@ -73,7 +71,7 @@ def test_preview_shows_the_account_then_dials_it_for_that_agent(stack: Stack):
     stack.api("POST", f"/api/agents/{agent_id}/preview/dial")
     stack.dial_round()
     wait_until(lambda: stack.agent_state(agent_id)["state"] == "wrap_up", what="the talk to end")
-    answered = _attempts(stack)[-1]
+    answered = attempts_of(stack)[-1]
     assert answered.result == "human" and answered.agent_id == agent_id
     assert stack.api("POST", f"/api/agents/{agent_id}/preview/dial", 409)["error"]
 
@@ -116,8 +114,8 @@ def test_agentless_campaign_greets_without_agents_and_a_hang_up_is_retried(stack
     stack.callees({"+84901300001": {"answer": "human", "ring_seconds": 3, "talk_seconds": 4}})
     cid, _ = _campaign(stack, "ivr", 0, script="nhac-no-mac-dinh")
     assert stack.dial_round() == {cid: 1}
-    wait_until(lambda: (a := _attempts(stack)) and a[0].action_code, what="the reminder call")
-    (attempt,) = _attempts(stack)
+    wait_until(lambda: (a := attempts_of(stack)) and a[0].action_code, what="the reminder call")
+    (attempt,) = attempts_of(stack)
     assert (attempt.result, attempt.action_code, attempt.agent_id) == ("hung_up", "HUP", None)
     said = [e["xml"] for e in stack.mock.events(attempt.call_sid) if e["type"] == "twiml"]
     with stack.rt.db.session() as s:
@@ -136,8 +134,8 @@ def test_two_running_campaigns_never_dial_one_account_at_once(stack: Stack):
     second, _ = _campaign(stack, "ivr", 0)
     started = stack.dial_round()
     assert started == {first: 1, second: 1}  # both pacers handed the account to a worker
-    wait_until(lambda: _attempts(stack), what="the first call")
-    attempts = _attempts(stack)
+    wait_until(lambda: attempts_of(stack), what="the first call")
+    attempts = attempts_of(stack)
     assert len(attempts) == 1 and attempts[0].call_sid
     with stack.rt.db.session() as s:
         waiting = s.scalars(
@@ -159,8 +157,8 @@ def test_uk_ofcom_does_not_redial_a_machine_the_same_day(stack: Stack):
     body = {"compliance_profile": "uk-ofcom", "retry_minutes": {"machine": 1}, **factories.CALLER}
     cid, _ = _campaign(stack, "ivr", 0, **body)
     stack.dial_round()
-    wait_until(lambda: (a := _attempts(stack)) and a[0].result, what="the machine's call")
-    assert _attempts(stack)[0].result == "machine"
+    wait_until(lambda: (a := attempts_of(stack)) and a[0].result, what="the machine's call")
+    assert attempts_of(stack)[0].result == "machine"
 
     def blocked() -> BlockedDial | None:
         stack.dial_round()  # promotes the retry when due, then the job checks the rules
@@ -169,7 +167,7 @@ def test_uk_ofcom_does_not_redial_a_machine_the_same_day(stack: Stack):
 
     block = wait_until(blocked, what="the redial to be stopped")
     assert block.rule == "machine_same_day"
-    assert len(_attempts(stack)) == 1  # no second call
+    assert len(attempts_of(stack)) == 1  # no second call
     with stack.rt.db.session() as s:
         entry = s.get(CampaignEntry, block.entry_id)
         local = entry.not_before.astimezone(VN)

@@ -1,0 +1,157 @@
+"""The whole stack in one test process, for end-to-end tests: the web app served by
+waitress on a free port (with the same server settings as `dialer web`), the mock carrier
+in-process, the pacer's tick and an RQ SimpleWorker in burst mode placing the calls exactly
+as the processes do, real SQL and Redis. The mock carrier's witness log says what really
+happened on the line.
+
+    def test_something(stack: Stack): ...   # the `stack` fixture (a pytest plugin)
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from dialer.app import create_app
+from dialer.campaigns import pacer
+from dialer.campaigns.models import CallAttempt
+from dialer.clock import Clock
+from dialer.config import Settings
+from dialer.outcomes.catalogue import seed_default_codes
+from dialer.redis import redis_url
+from dialer.runtime import Runtime, get_runtime, reset_runtime
+from dialer.telephony.mock import MockCarrier
+from dialer.telephony.mock.serving import ServerThread
+from dialer.webserver import server_options
+from tests import factories
+from tests.mock_support import wait_until
+
+SPEED = 50.0
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    rt: Runtime
+    web: str
+    mock: MockCarrier
+    mock_url: str
+    http: requests.Session
+    server: ServerThread
+    port: int
+
+    def api(self, method: str, path: str, expect: int = 200, **kw) -> dict:
+        resp = self.http.request(method, f"{self.web}{path}", timeout=10, **kw)
+        assert resp.status_code == expect, resp.text
+        return resp.json()
+
+    def callees(self, behaviours: dict[str, dict]) -> None:
+        """One account per number (its borrower's mobile), each answering as scripted."""
+        with self.rt.db.begin() as s:
+            for number in behaviours:
+                factories.account(s, phones=((number, "mobile"),))
+        for number, behaviour in behaviours.items():
+            self.override(number, **behaviour)
+
+    def override(self, number: str, **behaviour) -> None:
+        resp = requests.post(f"{self.mock_url}/_mock/numbers/{number}", json=behaviour, timeout=5)
+        assert resp.status_code in (200, 201), resp.text
+
+    def dial_round(self) -> dict[int, int]:
+        """One pacer tick, then a worker drains the jobs it queued."""
+        started = pacer.tick(self.rt)
+        SimpleWorker([self.rt.queue], connection=self.rt.redis).work(burst=True)
+        return started
+
+    def agent_state(self, agent_id: int) -> dict:
+        return self.api("GET", f"/api/agents/{agent_id}")
+
+    def stop_web(self) -> None:
+        """Take the app's web server down: the carrier's webhooks are refused (11205)."""
+        self.server.stop()
+
+    def start_web(self) -> None:
+        """Bring the app back on the same address, as a restarted process would."""
+        self.server = ServerThread(
+            create_app(runtime=self.rt),
+            port=self.port,
+            name="web",
+            **server_options(self.rt.settings),
+        )
+        self.server.start()
+
+
+@pytest.fixture
+def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
+    with db.begin() as s:
+        seed_default_codes(s)
+    # 10:00 in Vietnam today: inside every calling window.
+    start = datetime.combine(datetime.now(VN).date(), datetime.min.time(), VN) + timedelta(hours=10)
+    clock = Clock.started_now(SPEED, sim_start=start)
+    mock = MockCarrier(clock=clock, seed=11)
+    mock_url = mock.start_in_thread()
+    port = free_port()
+    env = {
+        "DIALER_HOME": str(settings.home),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": redis_url(settings),
+        "TWILIO_API_BASE": mock_url,
+        "DIALER_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DIALER_WEB_PORT": str(port),
+        "DIALER_API_TOKEN": "test-api-token",
+        # Calls per second are not what these tests are about: a round dials all it may.
+        "DIALER_CPS": "100",
+        **clock.env(),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()  # RQ jobs build their runtime from this environment, like a worker
+    rt = get_runtime()
+    server = ServerThread(
+        create_app(runtime=rt), port=port, name="web", **server_options(rt.settings)
+    )
+    web = server.start()
+    http = requests.Session()
+    http.headers["Authorization"] = "Bearer test-api-token"
+    stack = Stack(rt, web, mock, mock_url, http, server, port)
+    try:
+        yield stack
+    finally:
+        mock.stop()
+        stack.server.stop()
+        reset_runtime()
+
+
+def campaign_with_agents(stack: Stack, n_agents: int) -> tuple[int, list[int]]:
+    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "e2e"})["id"]
+    agents = [
+        stack.api("POST", "/api/agents", 201, json={"username": f"a{i}", "name": f"Agent {i}"})[
+            "id"
+        ]
+        for i in range(n_agents)
+    ]
+    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    for agent_id in agents:
+        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
+    for agent_id in agents:
+        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="agent ready")
+    return cid, agents
+
+
+def attempts_of(stack: Stack) -> list[CallAttempt]:
+    with stack.rt.db.session() as s:
+        return list(s.scalars(select(CallAttempt).order_by(CallAttempt.id)))
