@@ -384,6 +384,34 @@ def wrap_up_overrun(r: redis.Redis, agent_id: int, attempt_id: int, now: float) 
     return _run(r, _OVERRUN, agent_id, now, attempt_id, WRAP_UP_OVERRUN) is not None
 
 
+# A blocked BZPOPMIN times out on the server's clock tick (Redis's `hz`, 10 by default: up
+# to 100 ms late), which would stretch a 1 s wait for an agent and the person's wait for
+# the abandon message. So it blocks only until this long before the deadline, and the rest
+# is polled in POLL_SECONDS steps.
+BLOCK_MARGIN_SECONDS = 0.15
+POLL_SECONDS = 0.005
+
+
+def _wait_pop(r: redis.Redis, keys: list[str], deadline: float) -> tuple | None:
+    """(key, member, score) popped from the first of `keys` with a member, waiting until
+    `deadline` (time.monotonic()) at most; None when none came."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        if remaining > BLOCK_MARGIN_SECONDS + 0.05:
+            # BZPOPMIN wakes the moment an agent turns ready, over several sets in order.
+            got = r.bzpopmin(keys, timeout=remaining - BLOCK_MARGIN_SECONDS)
+            if got is not None:
+                return got
+            continue
+        for key in keys:
+            popped = r.zpopmin(key)
+            if popped:
+                return (key.encode(), popped[0][0], popped[0][1])
+        time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
 def claim(
     r: redis.Redis,
     campaign_id: int,
@@ -408,8 +436,7 @@ def claim(
                 if entry_id is not None and not waiting:
                     r.zadd(Keys.waiting_callers(campaign_id), {entry_id: now})
                     waiting = True
-                # BZPOPMIN wakes as soon as an agent turns ready; 10 ms timeout resolution.
-                got = r.bzpopmin(key, timeout=max(0.01, remaining))
+                got = _wait_pop(r, [key], deadline)
                 if got is None:
                     return None
                 popped = [(got[1], got[2])]
@@ -455,8 +482,7 @@ def claim_first(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            # BZPOPMIN over several sets takes from the first that has an agent.
-            got = r.bzpopmin(list(keys), timeout=max(0.01, remaining))
+            got = _wait_pop(r, list(keys), deadline)
             if got is None:
                 return None
             popped = (got[0].decode(), got[1])
