@@ -9,7 +9,10 @@ happened on the line.
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -155,3 +158,63 @@ def campaign_with_agents(stack: Stack, n_agents: int) -> tuple[int, list[int]]:
 def attempts_of(stack: Stack) -> list[CallAttempt]:
     with stack.rt.db.session() as s:
         return list(s.scalars(select(CallAttempt).order_by(CallAttempt.id)))
+
+
+class EventReader(threading.Thread):
+    """Reads a server-sent event stream in the background, as a desk does: every event as
+    (id, event, data), in order; `wait_for` waits on a condition over them."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(daemon=True, name="sse-reader")
+        self.url, self.headers = url, {"Authorization": "Bearer test-api-token", **(headers or {})}
+        self.events: list[tuple[str | None, str, dict]] = []
+        self.status: int | None = None
+        self._cond = threading.Condition()
+        self._response: requests.Response | None = None
+
+    def run(self) -> None:
+        with requests.get(self.url, headers=self.headers, stream=True, timeout=(5, 60)) as resp:
+            self._response = resp
+            with self._cond:
+                self.status = resp.status_code
+                self._cond.notify_all()
+            event_id, event, data = None, "message", ""
+            try:
+                for line in resp.iter_lines(decode_unicode=True):
+                    if line == "":
+                        if data:
+                            with self._cond:
+                                self.events.append((event_id, event, json.loads(data)))
+                                self._cond.notify_all()
+                        event_id, event, data = None, "message", ""
+                    elif line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        data += line[6:]
+            except (requests.RequestException, AttributeError, ValueError):
+                return  # closed by close()
+
+    def wait_for(self, predicate, timeout: float = 15.0, what: str = "events"):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = predicate(list(self.events))
+                if found:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"timed out waiting for {what}: {self.events}")
+                self._cond.wait(min(remaining, 0.2))
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+
+
+def open_events(url: str, headers: dict[str, str] | None = None) -> EventReader:
+    reader = EventReader(url, headers)
+    reader.start()
+    reader.wait_for(lambda _: reader.status is not None, what="the stream to open")
+    return reader
