@@ -61,6 +61,7 @@ class AgentBot(threading.Thread):
         self.stop_event = stop
         self.stats = BotStats()
         self.calls: dict[int, dict] = {}  # attempt id -> its screen pop
+        self.events = 0
 
     def run(self) -> None:
         last_event_id: str | None = None
@@ -77,27 +78,11 @@ class AgentBot(threading.Thread):
                     self.stop_event.wait(0.5)
 
     def _events(self, last_event_id: str | None) -> Iterator[tuple[str | None, str, dict]]:
-        """The agent's server-sent events as (id, event, data), resuming after an id."""
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         url = f"{self.base}/api/agents/{self.agent_id}/events"
-        with self.http.get(url, headers=headers, stream=True, timeout=(10, 60)) as resp:
-            resp.raise_for_status()
-            event_id, event, data = None, "message", ""
-            for line in resp.iter_lines(decode_unicode=True):
-                if line is None or self.stop_event.is_set():
-                    return
-                if line == "":
-                    if data:
-                        yield event_id, event, json.loads(data)
-                    event_id, event, data = None, "message", ""
-                elif line.startswith("id: "):
-                    event_id = line[4:]
-                elif line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    data += line[6:]
+        return read_events(self.http, url, last_event_id, self.stop_event)
 
     def _on_event(self, event: str, data: dict) -> None:
+        self.events += 1
         if event == "screen-pop" and data.get("attempt_id"):
             self.calls[data["attempt_id"]] = data
         elif data.get("state") == "wrap_up" and data.get("attempt_id"):
@@ -142,3 +127,45 @@ class AgentBot(threading.Thread):
         if code in NOTES:
             body["note"] = NOTES[code]
         return body
+
+
+def read_events(
+    http: requests.Session, url: str, last_event_id: str | None, stop: threading.Event
+) -> Iterator[tuple[str | None, str, dict]]:
+    """A server-sent event stream as (id, event, data), resuming after an id."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    with http.get(url, headers=headers, stream=True, timeout=(10, 60)) as resp:
+        resp.raise_for_status()
+        event_id, event, data = None, "message", ""
+        for line in resp.iter_lines(decode_unicode=True):
+            if line is None or stop.is_set():
+                return
+            if line == "":
+                if data:
+                    yield event_id, event, json.loads(data)
+                event_id, event, data = None, "message", ""
+            elif line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                data += line[6:]
+
+
+class StreamWatcher(threading.Thread):
+    """A console (or an idle desk) holding an event stream open and reading it."""
+
+    def __init__(self, url: str, token: str, stop: threading.Event) -> None:
+        super().__init__(name="stream-watcher", daemon=True)
+        self.url, self.stop_event, self.events = url, stop, 0
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def run(self) -> None:
+        last: str | None = None
+        while not self.stop_event.is_set():
+            try:
+                for event_id, _, _ in read_events(self.http, self.url, last, self.stop_event):
+                    last, self.events = event_id or last, self.events + 1
+            except (requests.RequestException, ValueError):
+                self.stop_event.wait(0.5)

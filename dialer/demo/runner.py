@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from dialer.clock import Clock
 from dialer.config import MOCK_ACCOUNT_SID, MOCK_AUTH_TOKEN, Settings, load_settings
-from dialer.demo.agents import AgentBot
+from dialer.demo.agents import AgentBot, StreamWatcher
 from dialer.demo.summary import carrier_calls, latencies
 from dialer.demo.summary import summary as demo_summary
 from dialer.redis import ensure_embedded, stop_embedded
@@ -54,6 +54,11 @@ class DemoOptions:
     headless: bool = False
     as_json: bool = False
     mode: str = "progressive"  # the campaign's dial mode: progressive, predictive or ivr
+    # Event streams held open besides the agents' own desks (bench/call_flow.py): half
+    # supervisors' consoles, half desks of agents who are not logged in.
+    extra_streams: int = 0
+    database_url: str | None = None  # PostgreSQL instead of the embedded SQLite
+    redis_url: str | None = None  # a Redis server instead of the embedded one
 
 
 @dataclass
@@ -152,8 +157,10 @@ def run_demo(
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     env["DIALER_HOME"] = str(home)
+    if options.database_url:  # an empty database the caller prepared (bench/call_flow.py)
+        env["DATABASE_URL"] = options.database_url
     settings = load_settings(env)
-    redis_url = ensure_embedded(settings)
+    redis_url = options.redis_url or ensure_embedded(settings)
     clock = _demo_clock(options.speed, settings.timezone)
     web_port, mock_port = _free_port(), _free_port()
     token = secrets.token_urlsafe(16)
@@ -214,6 +221,8 @@ def run_demo(
         summary = _drive(demo, web, token, clock, settings, env, options)
         summary["carrier_calls"] = carrier_calls(mock_url)
         summary.update(latencies(mock_url))
+        summary["cpu_seconds"] = {p.name: _cpu_seconds(p.popen.pid) for p in demo.processes}
+        summary["web_cpu_seconds"] = summary["cpu_seconds"].get("web")
         summary["wall_seconds"] = round(time.monotonic() - started, 1)
         if before_shutdown is not None:
             before_shutdown(summary, web)
@@ -221,6 +230,15 @@ def run_demo(
         _stop_all(demo)
         stop_embedded(settings)
     return summary
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a child process has used so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
 
 
 def _api(http: requests.Session, method: str, url: str, **kw: Any) -> dict[str, Any]:
@@ -264,6 +282,10 @@ def _drive(
     ]
     for bot in bots:
         bot.start()
+    watchers = _watch_streams(http, web, token, options.extra_streams, stop)
+    _wait_seated(http, web, agent_ids)
+    # The measurements start now: the agents' own legs are not customer calls.
+    requests.delete(f"{env['TWILIO_API_BASE']}/_mock/stats", timeout=10)
     sim_start = clock.time()
     last_report = 0.0
     status: dict[str, Any] = {}
@@ -297,7 +319,41 @@ def _drive(
     summary["agents"] = options.agents
     summary["speed"] = options.speed
     summary["dispositions_refused"] = [r for bot in bots for r in bot.stats.refused]
+    summary["event_streams"] = len(bots) + len(watchers)
+    summary["stream_events"] = sum(w.events for w in watchers) + sum(b.events for b in bots)
     return summary
+
+
+def _wait_seated(http: requests.Session, web: str, agent_ids: list[int]) -> None:
+    """Until every agent's softphone answered (they are ready, bounded)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        states = [_api(http, "GET", f"{web}/api/agents/{a}")["state"] for a in agent_ids]
+        if all(state != "connecting" for state in states):
+            return
+        time.sleep(0.1)
+
+
+def _watch_streams(
+    http: requests.Session, web: str, token: str, n: int, stop: threading.Event
+) -> list[StreamWatcher]:
+    """Open n event streams as consoles and idle desks would, and keep reading them."""
+    urls = []
+    for i in range(n):
+        if i % 2 == 0:
+            urls.append(f"{web}/api/agents/events")
+        else:
+            idle = _api(
+                http,
+                "POST",
+                f"{web}/api/agents",
+                json={"username": f"idle{i}", "name": f"Idle {i}"},
+            )
+            urls.append(f"{web}/api/agents/{idle['id']}/events")
+    watchers = [StreamWatcher(url, token, stop) for url in urls]
+    for watcher in watchers:
+        watcher.start()
+    return watchers
 
 
 # How the demo's borrowers answer the IVR menu (weights): the keys of each <Gather> in
