@@ -19,7 +19,7 @@ from dialer.campaigns.service import effective_profile, pause, requeue
 from dialer.clock import Clock
 from dialer.outcomes import callbacks
 from dialer.portfolio.models import Account, Phone
-from dialer.privacy import mask_phone
+from dialer.privacy import mask_phone, mask_text
 from dialer.redis import Keys
 from dialer.runtime import Runtime, get_runtime
 from dialer.telephony import cps
@@ -268,8 +268,8 @@ def dial_entry(rt: Runtime, campaign_id: int, entry_id: int, agent_id: int | Non
         sid = rt.carrier.place_call(request)
     except CarrierTimeout as exc:
         found = _look_up_lost_create(rt, placed, request, exc)
-        if found is None:
-            return f"not placed: {exc}"
+        if isinstance(found, _NoCall):
+            return found.outcome
         sid = found
     except Exception as exc:  # CarrierError, or the network: either way the attempt must end
         return _carrier_failed(rt, placed, to, exc)
@@ -327,9 +327,16 @@ def _unplace(rt: Runtime, placed: _Placed, retry_at: datetime, why: str) -> str 
     return None
 
 
+@dataclass(frozen=True)
+class _NoCall:
+    """A create that timed out did not give us a call: the job's result says why."""
+
+    outcome: str
+
+
 def _look_up_lost_create(
     rt: Runtime, placed: _Placed, request: CallRequest, exc: CarrierTimeout
-) -> str | None:
+) -> str | _NoCall:
     """A create that got no answer: the call may exist. Found at the carrier (or already
     announced by its status callback), it is ours; not there, it was never placed, and the
     entry is dialed again later. If the carrier cannot even be asked, the attempt stays
@@ -343,7 +350,8 @@ def _look_up_lost_create(
     except CarrierError as lookup_failed:
         log.warning("attempt %s: create timed out and the lookup failed (%s); left for "
                     "reconciliation", placed.attempt_id, lookup_failed)  # fmt: skip
-        return None
+        # Not "not placed": the call may well be ringing, which is why nothing is undone.
+        return _NoCall(f"unknown: {exc}; the lookup failed ({lookup_failed})")
     with rt.db.session() as s:
         taken = set(
             s.scalars(select(CallAttempt.call_sid).where(CallAttempt.call_sid.in_(candidates)))
@@ -353,7 +361,8 @@ def _look_up_lost_create(
         log.info("attempt %s: create timed out, but the carrier has the call %s",
                  placed.attempt_id, mine[0])  # fmt: skip
         return mine[0]
-    return _unplace(rt, placed, rt.clock.now() + LOST_CREATE_RETRY, f"create lost: {exc}")
+    sid = _unplace(rt, placed, rt.clock.now() + LOST_CREATE_RETRY, f"create lost: {exc}")
+    return sid if sid is not None else _NoCall(f"not placed: {exc}")
 
 
 def _reserve_agent(rt: Runtime, campaign_id: int, agent_id: int, attempt_id: int) -> bool:
@@ -376,13 +385,15 @@ def _carrier_failed(rt: Runtime, placed: _Placed, to: str, exc: Exception) -> st
     dialable for that reason; anything else ends the attempt as an error, retried later,
     and ten in a row pause the campaign."""
     code = exc.code if isinstance(exc, CarrierError) else None
+    # The carrier's messages quote the number ("The 'To' number +84... is not valid").
+    said = mask_text(str(exc))
     if code == TOO_MANY_REQUESTS:
         seconds = cps.back_off(rt.redis, rt.clock)
         retry_at = rt.clock.now() + timedelta(seconds=seconds)
         sid = _unplace(rt, placed, retry_at, "the carrier asked us to slow down (20429)")
         return f"throttled: back off {seconds:g} s" if sid is None else f"placed: {sid}"
     log.warning("attempt %s to %s: carrier error %s: %s", placed.attempt_id, mask_phone(to),
-                code, exc)  # fmt: skip
+                code, said)  # fmt: skip
     now = rt.clock.now()
     with rt.db.begin() as s:
         attempt = s.get_one(CallAttempt, placed.attempt_id)
@@ -397,7 +408,7 @@ def _carrier_failed(rt: Runtime, placed: _Placed, to: str, exc: Exception) -> st
     if ended is not None:
         followups.after_end(rt, ended)
     if code in NUMBER_ERRORS or code in GEO_ERRORS:
-        return f"failed: {exc}"
+        return f"failed: {said}"  # the job's result is kept in Redis: no number in it
     errors = rt.redis.incr(Keys.carrier_errors(placed.campaign_id))
     if errors >= PAUSE_AFTER_CARRIER_ERRORS:
         with rt.db.begin() as s:
@@ -410,6 +421,6 @@ def _carrier_failed(rt: Runtime, placed: _Placed, to: str, exc: Exception) -> st
                     "campaign %s paused after %s carrier errors in a row (last: %s)",
                     placed.campaign_id,
                     errors,
-                    exc,
+                    said,
                 )
-    return f"failed: {exc}"
+    return f"failed: {said}"

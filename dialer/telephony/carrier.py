@@ -7,6 +7,7 @@ carrier); without it, at api.twilio.com with the real credentials.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -15,6 +16,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
 from dialer.config import MOCK_AUTH_TOKEN, Settings
 
@@ -114,11 +116,43 @@ def make_twilio_client(settings: Settings, timeout: float | None = None) -> Clie
     return client
 
 
+# The request could not even be built (a bad TWILIO_API_BASE): nothing left this machine.
+_UNSENDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps: requests keeps urllib3's MaxRetryError in args, and
+    that keeps why in `reason`."""
+    pending, seen = [exc], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = (current.__cause__, current.__context__, getattr(current, "reason", None))
+        pending.extend(e for e in (*linked, *current.args) if isinstance(e, BaseException))
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
-    """The request cannot have reached the carrier: no connection was ever made."""
-    if isinstance(exc, requests.ConnectTimeout):
+    """The request cannot have reached the carrier: no connection was ever made (refused,
+    no route, a name that does not resolve, a connect timeout) or no request was built.
+
+    A wrong "never sent" would dial the borrower twice, a wrong "maybe sent" only costs a
+    lookup, so anything else counts as maybe sent. This holds because the client makes no
+    retries (requests' default): with retries, a connection that failed on a retry could
+    follow a request that was sent on the first try."""
+    if isinstance(exc, (requests.ConnectTimeout, *_UNSENDABLE)):
         return True
-    return isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    # urllib3's NewConnectionError covers its subclass NameResolutionError (DNS), which
+    # does not say "NewConnectionError" in its text.
+    return any(isinstance(cause, NewConnectionError) for cause in _causes(exc))
 
 
 class TwilioCarrier:
@@ -174,6 +208,8 @@ class TwilioCarrier:
             self.client.calls(call_sid).update(status=target)
         except TwilioRestException as exc:
             raise CarrierError(exc.msg, code=exc.code, status=exc.status) from exc
+        except requests.RequestException as exc:  # callers handle CarrierError (a logout)
+            raise CarrierError(f"carrier unreachable: {exc.__class__.__name__}") from exc
 
     def find_call(self, to: str, from_: str, created_after: datetime) -> list[str]:
         since = created_after - LOOKUP_CLOCK_SKEW
