@@ -134,3 +134,29 @@ def test_migrations_match_the_models(database):
     with database.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_an_attempt_taken_back_never_gives_its_id_to_the_next(session):
+    """A dial the carrier never made is deleted; a late callback naming its id must not
+    land on the next attempt (SQLite reuses the highest rowid without AUTOINCREMENT)."""
+    from dialer.campaigns import service
+    from dialer.campaigns.attempts import start_attempt
+    from dialer.campaigns.models import CallAttempt, CampaignEntry
+    from dialer.db import utcnow
+    from dialer.outcomes.catalogue import seed_default_codes
+    from tests import factories
+
+    seed_default_codes(session)
+    account = factories.account(session)
+    campaign = service.create_campaign(session, "ids")
+    service.launch(session, campaign, utcnow(), "Asia/Ho_Chi_Minh")
+    entry = session.query(CampaignEntry).one()
+    first = start_attempt(session, entry, account.phones[0], utcnow())
+    session.commit()
+    taken_back = first.id
+    session.delete(first)
+    session.commit()
+    second = start_attempt(session, entry, account.phones[0], utcnow())
+    session.commit()
+    assert second.id != taken_back
+    assert session.get(CallAttempt, taken_back) is None

@@ -158,6 +158,10 @@ class CallAttempt(Base):
             postgresql_where=text("ended_at IS NULL"),
             sqlite_where=text("ended_at IS NULL"),
         ),
+        # An attempt the carrier never made is taken back (campaigns/jobs.py _unplace);
+        # SQLite would hand its id to the next attempt, and a late callback naming it
+        # (?attempt=ID) would land on the wrong call. AUTOINCREMENT never reuses an id.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

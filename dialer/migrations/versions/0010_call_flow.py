@@ -54,7 +54,11 @@ def upgrade() -> None:
     with op.batch_alter_table("agent_presence", schema=None) as batch_op:
         batch_op.create_index("ix_agent_presence_agent_at", ["agent_id", "at"], unique=False)
 
-    with op.batch_alter_table("call_attempts", schema=None) as batch_op:
+    # AUTOINCREMENT on SQLite (the table is rebuilt by the batch anyway): an attempt taken
+    # back must not give its id to the next one.
+    with op.batch_alter_table(
+        "call_attempts", schema=None, table_kwargs={"sqlite_autoincrement": True}
+    ) as batch_op:
         batch_op.add_column(
             sa.Column("direction", sa.String(length=8), server_default="outbound", nullable=False)
         )
