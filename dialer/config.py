@@ -96,6 +96,9 @@ class Settings:
     # Server-sent event streams (agent desks, supervisor consoles) one web process serves
     # at once; each holds a server thread, so `dialer web` runs this many threads more.
     event_streams: int = 64
+    # Real seconds between keepalive comments on a quiet event stream (proxies close idle
+    # connections; a closed desk is noticed at the next write).
+    event_keepalive_seconds: float = 15.0
 
     @property
     def abandon_callback_number(self) -> str:
@@ -183,7 +186,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         inbound_wrap_up_seconds=_whole_at_least(env, "DIALER_INBOUND_WRAP_UP_SECONDS", 120, 10),
         ivr_callback_minutes=_whole_at_least(env, "DIALER_IVR_CALLBACK_MINUTES", 30, 1),
         event_streams=_whole_at_least(env, "DIALER_EVENT_STREAMS", 64, 1),
+        event_keepalive_seconds=_keepalive(env),
     )
+
+
+def _keepalive(env: dict[str, str]) -> float:
+    # A stream's read blocks this long; its Redis socket waits 300 s (dialer/redis.py).
+    value = _positive(env, "DIALER_EVENT_KEEPALIVE_SECONDS", 15.0)
+    if value > 240:
+        raise ConfigError(f"DIALER_EVENT_KEEPALIVE_SECONDS must be at most 240, got {value:g}")
+    return value
 
 
 def _positive(env: dict[str, str], name: str, default: float) -> float:

@@ -129,16 +129,35 @@ def redis_url(settings: Settings) -> str:
     return url
 
 
-_clients: dict[tuple[int, str], redis.Redis] = {}
+_clients: dict[tuple[int, str, float], redis.Redis] = {}
+
+
+# Replies the system waits for are quick; a server that stops answering must not hang a
+# webhook (redis-py 8 says 5 s by default, older versions wait for ever: say it here).
+SOCKET_TIMEOUT = 5.0
+# Blocking reads (the desk's event streams wait up to their keepalive for the next event)
+# get a client of their own whose socket waits longer than any block it asks for.
+BLOCKING_SOCKET_TIMEOUT = 300.0
 
 
 def get_redis(settings: Settings) -> redis.Redis:
     """A process-wide client (one connection pool per URL and process)."""
+    return _client(settings, SOCKET_TIMEOUT)
+
+
+def get_blocking_redis(settings: Settings) -> redis.Redis:
+    """A process-wide client for commands that block for seconds (XREAD BLOCK)."""
+    return _client(settings, BLOCKING_SOCKET_TIMEOUT)
+
+
+def _client(settings: Settings, socket_timeout: float) -> redis.Redis:
     url = redis_url(settings)
-    key = (os.getpid(), url)
+    key = (os.getpid(), url, socket_timeout)
     client = _clients.get(key)
     if client is None:
-        client = _clients[key] = redis.Redis.from_url(url, health_check_interval=30)
+        client = _clients[key] = redis.Redis.from_url(
+            url, health_check_interval=30, socket_timeout=socket_timeout
+        )
     return client
 
 

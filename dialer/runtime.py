@@ -14,7 +14,7 @@ from rq import Queue
 from dialer.clock import Clock
 from dialer.config import Settings, get_settings
 from dialer.db import Database, get_database
-from dialer.redis import get_redis
+from dialer.redis import get_blocking_redis, get_redis
 from dialer.telephony.carrier import Carrier, TwilioCarrier
 
 
@@ -31,6 +31,11 @@ class Runtime:
     @property
     def redis(self) -> redis.Redis:
         return get_redis(self.settings)  # per-process cache; safe after fork
+
+    @property
+    def blocking_redis(self) -> redis.Redis:
+        """For reads that block for seconds (the event streams): a longer socket timeout."""
+        return get_blocking_redis(self.settings)
 
     @property
     def carrier(self) -> Carrier:

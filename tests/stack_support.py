@@ -118,6 +118,8 @@ def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
         "DIALER_API_TOKEN": "test-api-token",
         # Calls per second are not what these tests are about: a round dials all it may.
         "DIALER_CPS": "100",
+        # A desk that closed its stream is noticed at the next keepalive: soon, in tests.
+        "DIALER_EVENT_KEEPALIVE_SECONDS": "0.5",
         **clock.env(),
     }
     for name, value in env.items():

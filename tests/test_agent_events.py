@@ -126,3 +126,15 @@ def test_the_process_serves_a_bounded_number_of_streams(settings, db, redis_clie
     third = client.get("/api/agents/events", headers=auth, buffered=False)
     assert third.status_code == 200
     third.close()
+
+
+def test_a_quiet_stream_outlasts_the_usual_redis_socket_timeout(settings, db, redis_client):
+    """The stream blocks longer than a normal command may take (5 s) and keeps going."""
+    from dialer.agents import events
+    from dialer.redis import SOCKET_TIMEOUT
+
+    rt = Runtime(settings)
+    stream = events.all_agents_stream(rt, None, keepalive=SOCKET_TIMEOUT + 1)
+    assert next(stream).startswith("retry:")
+    assert next(stream) == ": keepalive\n\n"  # not a socket timeout
+    stream.close()

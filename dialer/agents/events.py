@@ -32,7 +32,6 @@ from dialer.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_SECONDS = 15.0  # real seconds: a comment line, so proxies keep the stream open
 STREAM_LIFETIME_SECONDS = 3600.0  # then the stream ends; EventSource reconnects by itself
 RETRY_MS = 3000  # what the browser waits before reconnecting
 COPY_BATCH = 500
@@ -84,12 +83,18 @@ def _last_id(r: redis.Redis, key: str) -> str:
 
 
 def _follow(
-    r: redis.Redis, key: str, after: str, stop: threading.Event, deadline: float
+    r: redis.Redis,
+    key: str,
+    after: str,
+    stop: threading.Event,
+    deadline: float,
+    keepalive: float,
 ) -> Iterator[tuple[str, dict[str, str]] | None]:
-    """Entries of the stream after `after`, as they come; None when a keepalive is due."""
+    """Entries of the stream after `after`, as they come; None when a keepalive is due.
+    `r` must be a client whose socket waits longer than `keepalive` (get_blocking_redis)."""
     last = after
     while not stop.is_set() and time.monotonic() < deadline:
-        got = r.xread({key: last}, count=100, block=int(KEEPALIVE_SECONDS * 1000))
+        got = r.xread({key: last}, count=100, block=int(keepalive * 1000))
         if not got:
             yield None
             continue
@@ -121,7 +126,8 @@ def agent_stream(
                 yield sse(screen, event="screen-pop")
     else:
         after = last_event_id
-    for item in _follow(r, key, after, stop, time.monotonic() + lifetime):
+    deadline, every = time.monotonic() + lifetime, rt.settings.event_keepalive_seconds
+    for item in _follow(rt.blocking_redis, key, after, stop, deadline, every):
         if item is None:
             yield ": keepalive\n\n"
             continue
@@ -139,13 +145,16 @@ def all_agents_stream(
     last_event_id: str | None,
     stop: threading.Event | None = None,
     lifetime: float = STREAM_LIFETIME_SECONDS,
+    keepalive: float | None = None,
 ) -> Iterator[str]:
     """Every agent's state changes, for a supervisor's console."""
     stop = stop or threading.Event()
     r, key = rt.redis, Keys.presence_log()
     yield f"retry: {RETRY_MS}\n\n"
     after = last_event_id or _last_id(r, key)
-    for item in _follow(r, key, after, stop, time.monotonic() + lifetime):
+    deadline = time.monotonic() + lifetime
+    every = keepalive or rt.settings.event_keepalive_seconds
+    for item in _follow(rt.blocking_redis, key, after, stop, deadline, every):
         if item is None:
             yield ": keepalive\n\n"
         else:
