@@ -1,0 +1,273 @@
+"""Inbound calls end to end: a borrower calls the bank's number (its Voice URL is
+/twilio/inbound) through the mock carrier, which plays our TwiML, presses the caller's keys
+and reports what the caller heard. Checked: what was heard, the SQL rows, Redis presence,
+and the agent's own event stream (the screen pop).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+
+from dialer.agents import presence
+from dialer.callflow import common
+from dialer.campaigns.models import CallAttempt
+from dialer.config import MOCK_AUTH_TOKEN
+from dialer.outcomes.catalogue import load_catalogue
+from dialer.outcomes.models import Disposition, Promise
+from dialer.portfolio.models import Account
+from dialer.privacy import mask_phone
+from dialer.scripts import service as scripts
+from dialer.telephony.carrier import FINAL_STATUSES
+from dialer.telephony.mock import compute_signature
+from tests import factories
+from tests.mock_support import wait_until
+from tests.stack_support import VN, Stack
+
+BANK = "+842873001000"  # the bank's number: its Voice URL is our /twilio/inbound
+CALLER = "+84901110001"
+STRANGER = "+84909990001"  # a number no account has
+NATIONAL_ID = "079123456789"  # CCCD: the caller keys the last 4 digits, 6789
+NBSP = "\xa0"  # Babel puts a no-break space between the amount and its ₫
+# Long enough for every menu of the flow: the caller leaves only when we hang up.
+PATIENT = 600
+
+
+# ------------------------------------------------------------------- helpers --
+def register(stack: Stack) -> None:
+    stack.mock.add_incoming_number(
+        BANK, f"{stack.web}/twilio/inbound", status_callback=f"{stack.web}/twilio/inbound-status"
+    )
+
+
+def call_in(stack: Stack, caller: str, digits: list[str], talk_seconds: int = PATIENT) -> str:
+    """A person at `caller` rings the bank and presses `digits`, one string per menu."""
+    return stack.mock.inbound_call(caller, BANK, digits=digits, talk_seconds=talk_seconds)
+
+
+def line(stack: Stack, sid: str) -> dict[str, Any]:
+    """The mock's summary of the call: heard, pressed, status, ended_by."""
+    resp = requests.get(f"{stack.mock_url}/_mock/calls/{sid}", timeout=5)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def twiml_of(stack: Stack, sid: str) -> list[str]:
+    """The TwiML documents we answered the call's webhooks with, in order."""
+    return [e["xml"] for e in stack.mock.events(sid) if e["type"] == "twiml"]
+
+
+def attempt_of(stack: Stack, sid: str) -> CallAttempt | None:
+    with stack.rt.db.session() as s:
+        return s.scalar(select(CallAttempt).where(CallAttempt.call_sid == sid))
+
+
+def finished(stack: Stack, sid: str) -> tuple[dict[str, Any], CallAttempt]:
+    """Wait until the call is over on the line and its attempt has ended in SQL."""
+
+    def done():
+        summary = line(stack, sid)
+        attempt = attempt_of(stack, sid)
+        over = summary["status"] in FINAL_STATUSES and attempt is not None and attempt.ended_at
+        return over and (summary, attempt)
+
+    return wait_until(done, timeout=30, what="the inbound call to end")
+
+
+def said(summary: dict[str, Any]) -> list[str]:
+    return [h["say"] for h in summary["heard"] if "say" in h]
+
+
+def prompt(stack: Stack, name: str, account_id: int | None = None) -> str:
+    """A prompt of the default script as the caller should hear it (general, or with the
+    account's values)."""
+    settings = stack.rt.settings
+    caller = common.caller_of(None, settings)
+    with stack.rt.db.session() as s:
+        script = scripts.load_or_raise(s, name=scripts.DEFAULT_IVR_SCRIPT)
+        if account_id is None:
+            context = common.caller_context(caller)
+        else:
+            account = s.get_one(Account, account_id)
+            context = common.account_context(s, account, caller, settings)
+        text = scripts.render_prompt(script, name=name, context=context, language="vi").text
+    assert text
+    # The mock reports a <Say> with its whitespace collapsed (the ₫'s no-break space too).
+    return " ".join(text.split())
+
+
+def dispositions(stack: Stack) -> list[Disposition]:
+    with stack.rt.db.session() as s:
+        return list(s.scalars(select(Disposition).order_by(Disposition.id)))
+
+
+def attempt_count(stack: Stack) -> int:
+    with stack.rt.db.session() as s:
+        return s.scalar(select(func.count(CallAttempt.id))) or 0
+
+
+def borrower(stack: Stack, **fields: Any) -> Account:
+    """One borrower (5.000.000 ₫ overdue by default) with the given phones and fields."""
+    fields.setdefault("phones", ((CALLER, "mobile"),))
+    with stack.rt.db.begin() as s:
+        account = factories.account(s, **fields)
+        assert account.phones  # loaded now: the tests read them after the session
+        s.expunge_all()
+    return account
+
+
+def signed_post(stack: Stack, path: str, form: dict[str, str]) -> requests.Response:
+    """A webhook as the carrier sends it (signed with our auth token)."""
+    url = f"{stack.web}{path}"
+    signature = compute_signature(MOCK_AUTH_TOKEN, url, form)
+    return requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+class AgentEvents:
+    """The agent's server-sent event stream, read in a thread as the desk's EventSource
+    reads it: `id:`, `event:` and `data:` lines, a blank line ending each event."""
+
+    def __init__(self, stack: Stack, agent_id: int) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._resp = requests.get(
+            f"{stack.web}/api/agents/{agent_id}/events",
+            headers={"Authorization": "Bearer test-api-token"},
+            stream=True,
+            timeout=(5, 60),
+        )
+        assert self._resp.status_code == 200, self._resp.text
+        assert self._resp.headers["Content-Type"].startswith("text/event-stream")
+        self._thread = threading.Thread(target=self._read, name="sse-reader", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        current: dict[str, Any] = {}
+        try:
+            # chunk_size=None: each chunk as it arrives (a fixed size would wait to fill it).
+            for raw in self._resp.iter_lines(chunk_size=None):
+                text = raw.decode("utf-8")  # SSE is UTF-8, whatever requests would guess
+                if not text:
+                    if "event" in current:
+                        self.events.append(current)
+                    current = {}
+                    continue
+                if text.startswith(":"):
+                    continue  # a keepalive comment
+                field, _, value = text.partition(":")
+                value = value.removeprefix(" ")
+                if field == "data":
+                    current["data"] = json.loads(value)
+                elif field in ("id", "event"):
+                    current[field] = value
+        except (requests.RequestException, AttributeError, ValueError, OSError):
+            pass  # the test closed the stream
+
+    def first(self, event: str) -> dict[str, Any] | None:
+        return next((e for e in list(self.events) if e["event"] == event), None)
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def login(stack: Stack, campaign_id: int, username: str, team: str | None = None) -> int:
+    body: dict[str, Any] = {"username": username, "name": username.title()}
+    if team:
+        body["team"] = team
+    agent_id = stack.api("POST", "/api/agents", 201, json=body)["id"]
+    stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": campaign_id})
+    wait_until(lambda: stack.agent_state(agent_id)["state"] == "ready", what="agent ready")
+    return agent_id
+
+
+def campaign(stack: Stack, name: str, filters: dict[str, Any]) -> int:
+    cid = stack.api("POST", "/api/campaigns", 201, json={"name": name, "filters": filters})["id"]
+    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    return cid
+
+
+# --------------------------------------------------------------------- tests --
+def test_a_known_caller_hears_the_amount_and_is_bridged_to_their_campaigns_agent(stack: Stack):
+    due = datetime.now(VN).date() - timedelta(days=45)
+    account = borrower(stack, dpd=45, due_date=due, account_no="LD012345678")
+    borrower(stack, dpd=10, phones=(("+84901110002", "mobile"),))  # the other campaign's
+    register(stack)
+    theirs = campaign(stack, "qua-han-30", {"dpd_min": 30})  # holds the caller's account
+    other = campaign(stack, "qua-han-som", {"dpd_max": 29})
+    # The other campaign's agent has been ready longest: the team still comes first.
+    stranger_agent = login(stack, other, "khac")
+    agent_id = login(stack, theirs, "lan")
+    desk = AgentEvents(stack, agent_id)
+    wait_until(lambda: desk.first("state"), what="the stream's first state")
+
+    sid = call_in(stack, CALLER, ["1"], talk_seconds=120)
+    pop = wait_until(lambda: desk.first("screen-pop"), what="the screen pop")["data"]
+    now = presence.get(stack.rt.redis, agent_id)
+    attempt = attempt_of(stack, sid)
+    assert (now.state, now.attempt_id) == ("on_call", attempt.id)
+    assert presence.get(stack.rt.redis, stranger_agent).state == "ready"
+    assert (attempt.direction, attempt.account_id, attempt.agent_id) == (
+        "inbound", account.id, agent_id,
+    )  # fmt: skip
+    assert attempt.phone_id == account.phones[0].id and attempt.connected_at
+
+    # The desk's screen pop: the same as an outbound call's.
+    assert (pop["state"], pop["attempt_id"], pop["direction"]) == ("on_call", attempt.id, "inbound")
+    assert pop["account"]["account_no"] == "LD012345678"
+    assert pop["account"]["overdue_amount"] == 5_000_000
+    assert pop["account"]["overdue_amount_text"] == f"5.000.000{NBSP}₫"
+    assert pop["phone"]["number"] == mask_phone(CALLER) and pop["phone"]["relation"] == "mobile"
+    assert CALLER.lstrip("+") not in json.dumps(pop)  # the number itself never reaches the desk
+    sections = pop["script"]["sections"]
+    assert [s["section"] for s in sections] == [
+        "opening", "identity_check", "purpose", "negotiation", "closing",
+    ]  # fmt: skip
+    assert all(s["title"] and s["text"] for s in sections)
+    codes = {c["code"]: c for c in pop["action_codes"]}
+    with stack.rt.db.session() as s:
+        catalogue = load_catalogue(s)
+    agents_may = {c.code for c in catalogue.values() if c.active and "agent" in c.setters}
+    assert set(codes) == agents_may and {"PTP", "CAB", "RTP"} <= agents_may
+    assert not {"NKP", "INF", "RMD"} & set(codes)  # the system's own results
+    assert [r["field"] for r in codes["PTP"]["requires"]] == ["promise_amount", "promise_date"]
+    assert codes["PTP"]["requires"][0]["label"]["vi"]
+    assert [r["field"] for r in codes["CAB"]["requires"]] == ["callback_at"]
+
+    # What the borrower heard before the bridge: the amount due and how to pay.
+    summary, attempt = finished(stack, sid)
+    heard = said(summary)
+    assert heard[:3] == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_account", account.id),
+        prompt(stack, "inbound_menu"),
+    ]
+    details = heard[1]
+    assert "5.000.000 ₫" in details and "LD012345678" in details
+    assert due.strftime("%d/%m/%Y") in details and "chuyển khoản" in details
+    # Our TwiML itself keeps the no-break space, so the amount is never read apart.
+    assert any(f"5.000.000{NBSP}₫" in x for x in twiml_of(stack, sid))
+    assert summary["pressed"] == ["1"] and summary["ended_by"] == "caller-hangup"
+    assert attempt.result == "human" and attempt.action_code is None  # the agent's code comes
+    wait_until(lambda: presence.get(stack.rt.redis, agent_id).state == "wrap_up", what="wrap-up")
+    desk.close()
+
+    promise_date = (datetime.now(VN).date() + timedelta(days=3)).isoformat()
+    body = {
+        "agent_id": agent_id,
+        "code": "PTP",
+        "promise_amount": 2_000_000,
+        "promise_date": promise_date,
+    }
+    stack.api("POST", f"/api/attempts/{attempt.id}/disposition", 201, json=body)
+    with stack.rt.db.session() as s:
+        (disposition,) = s.scalars(select(Disposition)).all()
+        assert (disposition.attempt_id, disposition.code) == (attempt.id, "PTP")
+        assert (disposition.agent_id, disposition.set_by) == (agent_id, "agent")
+        promise = s.scalar(select(Promise))
+        assert (promise.account_id, promise.amount) == (account.id, 2_000_000)
+        assert s.get_one(CallAttempt, attempt.id).action_code == "PTP"
+    assert presence.get(stack.rt.redis, agent_id).state == "ready"
