@@ -6,20 +6,23 @@ and the agent's own event stream (the screen pop).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
 from dialer.agents import presence
+from dialer.agents.pauses import seed_default_pause_codes
 from dialer.callflow import common
 from dialer.campaigns.models import CallAttempt
 from dialer.config import MOCK_AUTH_TOKEN
 from dialer.outcomes.catalogue import load_catalogue
-from dialer.outcomes.models import Disposition, Promise
+from dialer.outcomes.models import Callback, Disposition, Promise
 from dialer.portfolio.models import Account
 from dialer.privacy import mask_phone
 from dialer.scripts import service as scripts
@@ -121,9 +124,10 @@ def borrower(stack: Stack, **fields: Any) -> Account:
     return account
 
 
-def signed_post(stack: Stack, path: str, form: dict[str, str]) -> requests.Response:
-    """A webhook as the carrier sends it (signed with our auth token)."""
-    url = f"{stack.web}{path}"
+def signed_post(stack: Stack, url: str, form: dict[str, str]) -> requests.Response:
+    """A webhook as the carrier sends it (signed with our auth token) to one of our URLs
+    (or a path of the web app)."""
+    url = url if url.startswith("http") else f"{stack.web}{url}"
     signature = compute_signature(MOCK_AUTH_TOKEN, url, form)
     return requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
 
@@ -134,6 +138,7 @@ class AgentEvents:
 
     def __init__(self, stack: Stack, agent_id: int) -> None:
         self.events: list[dict[str, Any]] = []
+        self.error: Exception | None = None  # a line that is not server-sent events
         self._resp = requests.get(
             f"{stack.web}/api/agents/{agent_id}/events",
             headers={"Authorization": "Bearer test-api-token"},
@@ -164,20 +169,28 @@ class AgentEvents:
                     current["data"] = json.loads(value)
                 elif field in ("id", "event"):
                     current[field] = value
-        except (requests.RequestException, AttributeError, ValueError, OSError):
+        except ValueError as exc:
+            self.error = exc
+        except (requests.RequestException, AttributeError, OSError):
             pass  # the test closed the stream
 
     def first(self, event: str) -> dict[str, Any] | None:
+        if self.error is not None:
+            raise AssertionError(f"the event stream is not valid: {self.error}")
         return next((e for e in list(self.events) if e["event"] == event), None)
 
     def close(self) -> None:
+        # Shut the socket down first: a plain close would wait on the reader thread's
+        # blocked read (urllib3's shutdown exists for this).
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
+            self._resp.raw.shutdown()
         self._resp.close()
+        self._thread.join(5)
+        assert not self._thread.is_alive()
 
 
-def login(stack: Stack, campaign_id: int, username: str, team: str | None = None) -> int:
-    body: dict[str, Any] = {"username": username, "name": username.title()}
-    if team:
-        body["team"] = team
+def login(stack: Stack, campaign_id: int, username: str) -> int:
+    body = {"username": username, "name": username.title()}
     agent_id = stack.api("POST", "/api/agents", 201, json=body)["id"]
     stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": campaign_id})
     wait_until(lambda: stack.agent_state(agent_id)["state"] == "ready", what="agent ready")
@@ -205,7 +218,9 @@ def test_a_known_caller_hears_the_amount_and_is_bridged_to_their_campaigns_agent
     wait_until(lambda: desk.first("state"), what="the stream's first state")
 
     sid = call_in(stack, CALLER, ["1"], talk_seconds=120)
-    pop = wait_until(lambda: desk.first("screen-pop"), what="the screen pop")["data"]
+    event = wait_until(lambda: desk.first("screen-pop"), what="the screen pop")
+    pop = event["data"]
+    assert event["id"] == pop["event_id"]  # a desk that reconnects resumes after it
     now = presence.get(stack.rt.redis, agent_id)
     attempt = attempt_of(stack, sid)
     assert (now.state, now.attempt_id) == ("on_call", attempt.id)
@@ -236,6 +251,10 @@ def test_a_known_caller_hears_the_amount_and_is_bridged_to_their_campaigns_agent
     assert [r["field"] for r in codes["PTP"]["requires"]] == ["promise_amount", "promise_date"]
     assert codes["PTP"]["requires"][0]["label"]["vi"]
     assert [r["field"] for r in codes["CAB"]["requires"]] == ["callback_at"]
+    # Closed while the call goes on. The server learns of it only when its writes fail
+    # (waitress reads nothing during a response): the call's end, the code and the logout
+    # below are three more events, so the stream's thread is free before the server stops.
+    desk.close()
 
     # What the borrower heard before the bridge: the amount due and how to pay.
     summary, attempt = finished(stack, sid)
@@ -253,7 +272,6 @@ def test_a_known_caller_hears_the_amount_and_is_bridged_to_their_campaigns_agent
     assert summary["pressed"] == ["1"] and summary["ended_by"] == "caller-hangup"
     assert attempt.result == "human" and attempt.action_code is None  # the agent's code comes
     wait_until(lambda: presence.get(stack.rt.redis, agent_id).state == "wrap_up", what="wrap-up")
-    desk.close()
 
     promise_date = (datetime.now(VN).date() + timedelta(days=3)).isoformat()
     body = {
@@ -271,3 +289,180 @@ def test_a_known_caller_hears_the_amount_and_is_bridged_to_their_campaigns_agent
         assert (promise.account_id, promise.amount) == (account.id, 2_000_000)
         assert s.get_one(CallAttempt, attempt.id).action_code == "PTP"
     assert presence.get(stack.rt.redis, agent_id).state == "ready"
+    stack.api("POST", f"/api/agents/{agent_id}/logout")
+
+
+def test_an_unknown_caller_keys_the_account_number_and_the_id_digits(stack: Stack):
+    account = borrower(stack, account_no="LD012345678", national_id=NATIONAL_ID)
+    register(stack)
+    # The account number's digits, ended with #; then the last 4 digits of the ID.
+    sid = call_in(stack, STRANGER, ["012345678#", "6789"])
+    summary, attempt = finished(stack, sid)
+    assert said(summary)[:5] == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_ask_account"),
+        prompt(stack, "inbound_ask_id"),
+        prompt(stack, "inbound_account", account.id),
+        prompt(stack, "inbound_menu"),
+    ]
+    assert summary["pressed"][:2] == ["012345678#", "6789"]
+    assert (attempt.direction, attempt.account_id) == ("inbound", account.id)
+    assert attempt.phone_id is None and attempt.caller_number == STRANGER  # not their number
+    # Heard the details, chose nothing at the menu: informed.
+    assert (attempt.result, attempt.action_code) == ("informed", "INF")
+
+
+def test_a_number_two_accounts_share_asks_for_the_account_number(stack: Stack):
+    shared = ((CALLER, "mobile"),)
+    borrower(stack, account_no="LD000000001", phones=shared)
+    second = borrower(stack, account_no="LD000000002", phones=shared, overdue=7_250_000)
+    register(stack)
+    # This account has no national ID on file: its details follow the account number.
+    sid = call_in(stack, CALLER, ["000000002#"])
+    summary, attempt = finished(stack, sid)
+    heard = said(summary)
+    assert heard[:4] == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_ask_account"),
+        prompt(stack, "inbound_account", second.id),
+        prompt(stack, "inbound_menu"),
+    ]
+    assert "7.250.000 ₫" in heard[2] and "LD000000001" not in " ".join(heard)
+    # The caller's number is one of this account's phones: the attempt says which.
+    assert (attempt.account_id, attempt.phone_id) == (second.id, second.phones[0].id)
+    assert attempt.action_code == "INF"
+
+
+def test_an_unknown_caller_who_keys_a_wrong_number_twice_hears_goodbye(stack: Stack):
+    borrower(stack, account_no="LD012345678")
+    register(stack)
+    sid = call_in(stack, STRANGER, ["999999#", "012345670#"])
+    summary, attempt = finished(stack, sid)
+    assert said(summary) == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_ask_account"),
+        prompt(stack, "inbound_not_found"),
+        prompt(stack, "inbound_ask_account"),
+        prompt(stack, "goodbye"),
+    ]
+    assert summary["ended_by"] == "twiml-hangup"
+    assert (attempt.direction, attempt.account_id, attempt.phone_id) == ("inbound", None, None)
+    assert (attempt.result, attempt.action_code) == ("unidentified", None)
+    assert dispositions(stack) == []
+
+
+def test_wrong_id_digits_twice_reveal_nothing_about_the_account(stack: Stack):
+    account = borrower(
+        stack, account_no="LD012345678", national_id=NATIONAL_ID, customer_name="Trần Thị Bích"
+    )
+    register(stack)
+    sid = call_in(stack, STRANGER, ["012345678#", "1234", "6788"])
+    summary, attempt = finished(stack, sid)
+    heard = said(summary)
+    assert heard == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_ask_account"),
+        prompt(stack, "inbound_ask_id"),
+        prompt(stack, "inbound_not_found"),
+        prompt(stack, "inbound_ask_id"),
+        prompt(stack, "goodbye"),
+    ]
+    everything = " ".join(heard)
+    for secret in ("LD012345678", "Bích", "5.000.000", "₫", "chuyển khoản"):
+        assert secret not in everything
+    assert "LD012345678" not in " ".join(twiml_of(stack, sid))  # not even in our TwiML
+    assert (attempt.account_id, attempt.result, attempt.action_code) == (
+        None, "unidentified", None,
+    )  # fmt: skip
+    assert dispositions(stack) == [] and account.id
+
+
+def test_no_ready_agent_books_a_callback_for_anyone_inside_the_calling_window(stack: Stack):
+    account = borrower(stack)
+    register(stack)
+    cid = campaign(stack, "qua-han", {})
+    busy = login(stack, cid, "lan")
+    with stack.rt.db.begin() as s:
+        seed_default_pause_codes(s)
+    stack.api("POST", f"/api/agents/{busy}/pause", json={"code": "break"})
+    assert presence.get(stack.rt.redis, busy).state == "paused"  # logged in, not ready
+    sid = call_in(stack, CALLER, ["1"])
+    summary, attempt = finished(stack, sid)
+    heard = said(summary)
+    assert heard[-2:] == [prompt(stack, "inbound_callback"), prompt(stack, "goodbye")]
+    assert (attempt.agent_id, attempt.result, attempt.action_code) == (None, "human", "CAB")
+    (disposition,) = dispositions(stack)
+    assert (disposition.code, disposition.set_by, disposition.agent_id) == ("CAB", "ivr", None)
+    with stack.rt.db.session() as s:
+        (callback,) = s.scalars(select(Callback)).all()
+    assert (callback.account_id, callback.agent_id, callback.state) == (
+        account.id, None, "scheduled",
+    )  # fmt: skip
+    # In the configured minutes (30), moved into vn-finance's window (07:00-21:00 local).
+    asked_at = attempt.answered_at
+    assert callback.due_at >= asked_at + timedelta(minutes=stack.rt.settings.ivr_callback_minutes)
+    local = callback.due_at.astimezone(VN)
+    assert time(7, 0) <= local.time() <= time(21, 0)
+    assert presence.get(stack.rt.redis, busy).state == "paused"  # nobody was taken
+
+
+def test_key_2_reads_the_details_again(stack: Stack):
+    account = borrower(stack)
+    register(stack)
+    sid = call_in(stack, CALLER, ["2", "2"])
+    summary, attempt = finished(stack, sid)
+    details, menu = prompt(stack, "inbound_account", account.id), prompt(stack, "inbound_menu")
+    assert said(summary) == [
+        prompt(stack, "inbound_welcome"),
+        *(details, menu) * 3,
+        prompt(stack, "no_input"),
+        menu,
+        prompt(stack, "goodbye"),
+    ]
+    assert summary["pressed"] == ["2", "2", "", ""]
+    assert attempt.action_code == "INF"
+
+
+@pytest.mark.parametrize(
+    ("keys", "why"), [([], "no_input"), (["5", "9"], "invalid_choice")], ids=["no-key", "wrong-key"]
+)
+def test_no_choice_at_the_menu_twice_is_informed(stack: Stack, keys: list[str], why: str):
+    account = borrower(stack)
+    register(stack)
+    sid = call_in(stack, CALLER, keys)
+    summary, attempt = finished(stack, sid)
+    assert said(summary) == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_account", account.id),
+        prompt(stack, "inbound_menu"),
+        prompt(stack, why),
+        prompt(stack, "inbound_menu"),
+        prompt(stack, "goodbye"),
+    ]
+    assert summary["pressed"] == (keys or ["", ""]) and summary["ended_by"] == "twiml-hangup"
+    # Heard the details, chose nothing: informed, recorded when the call ended.
+    assert (attempt.result, attempt.action_code, attempt.agent_id) == ("informed", "INF", None)
+    (disposition,) = dispositions(stack)
+    assert (disposition.code, disposition.set_by, disposition.account_id) == (
+        "INF", "system", account.id,
+    )  # fmt: skip
+    assert disposition.created_at >= attempt.ended_at - timedelta(seconds=1)
+
+
+def test_a_repeated_first_webhook_makes_one_attempt(stack: Stack):
+    account = borrower(stack)
+    form = {
+        "CallSid": "CA" + "8" * 32,
+        "AccountSid": "AC" + "0" * 32,
+        "From": CALLER,
+        "To": BANK,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+    }
+    first = signed_post(stack, "/twilio/inbound", form)
+    again = signed_post(stack, "/twilio/inbound", form)
+    assert first.status_code == again.status_code == 200
+    assert first.text == again.text and "<Gather" in first.text
+    with stack.rt.db.session() as s:
+        (attempt,) = s.scalars(select(CallAttempt)).all()
+    assert (attempt.call_sid, attempt.account_id) == (form["CallSid"], account.id)
