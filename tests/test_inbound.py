@@ -466,3 +466,27 @@ def test_a_repeated_first_webhook_makes_one_attempt(stack: Stack):
     with stack.rt.db.session() as s:
         (attempt,) = s.scalars(select(CallAttempt)).all()
     assert (attempt.call_sid, attempt.account_id) == (form["CallSid"], account.id)
+
+
+def test_a_caller_who_hangs_up_at_the_id_question_is_not_identified(stack: Stack):
+    borrower(stack, account_no="LD012345678", national_id=NATIONAL_ID)
+    register(stack)
+    # Hang up a few seconds into the ID question's wait for keys: simulated seconds of
+    # speech (the mock says 2.5 words a second), the keys, then half the 8 s timeout.
+    words = sum(
+        len(prompt(stack, name).split())
+        for name in ("inbound_welcome", "inbound_ask_account", "inbound_ask_id")
+    )
+    keys = "012345678#"
+    leave_at = words / 2.5 + 1.5 + 0.3 * len(keys) + 4
+    sid = stack.mock.inbound_call(
+        STRANGER, BANK, digits=[keys], talk_seconds=PATIENT, hangup_after_seconds=leave_at
+    )
+    summary, attempt = finished(stack, sid)
+    assert summary["ended_by"] == "caller-hangup"
+    assert said(summary)[2] == prompt(stack, "inbound_ask_id")  # asked, never answered
+    # Keying someone's account number proves nothing: no account, no code on it.
+    assert (attempt.account_id, attempt.result, attempt.action_code) == (
+        None, "unidentified", None,
+    )  # fmt: skip
+    assert dispositions(stack) == []
