@@ -490,3 +490,18 @@ def test_a_caller_who_hangs_up_at_the_id_question_is_not_identified(stack: Stack
         None, "unidentified", None,
     )  # fmt: skip
     assert dispositions(stack) == []
+
+
+def test_concurrent_deliveries_of_the_first_webhook_make_one_attempt(stack: Stack):
+    import concurrent.futures
+
+    borrower(stack)
+    for n in range(5):  # races are not certain: a few calls, four deliveries each
+        form = {"CallSid": f"CA{n:032d}", "From": CALLER, "To": BANK, "CallStatus": "ringing"}
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            replies = list(
+                pool.map(lambda _, f=form: signed_post(stack, "/twilio/inbound", f), range(4))
+            )
+        assert [r.status_code for r in replies] == [200] * 4, [r.text for r in replies]
+        assert len({r.text for r in replies}) == 1
+    assert attempt_count(stack) == 5

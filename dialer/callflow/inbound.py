@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dialer.agents import presence
@@ -81,6 +82,15 @@ def _caller_accounts(s: Session, number: str) -> list[tuple[Account, Phone]]:
 
 def answer(rt: Runtime, *, call_sid: str, caller: str, called: str) -> Reply:
     """The bank's number rang: identify the caller, then read the account or ask for it."""
+    try:
+        return _answer(rt, call_sid=call_sid, caller=caller)
+    except IntegrityError:
+        # Another delivery of this first webhook inserted the attempt a moment ago (call_sid
+        # is unique): answer from its row, as a repeated delivery would be answered.
+        return _answer(rt, call_sid=call_sid, caller=caller)
+
+
+def _answer(rt: Runtime, *, call_sid: str, caller: str) -> Reply:
     now = rt.clock.now()
     with rt.db.begin() as s:
         attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_sid == call_sid))
