@@ -11,6 +11,7 @@ import json
 import threading
 from datetime import datetime, time, timedelta
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 from dialer.agents import presence
 from dialer.agents.pauses import seed_default_pause_codes
 from dialer.callflow import common
+from dialer.callflow.inbound import MAX_REPEATS
 from dialer.campaigns.models import CallAttempt
 from dialer.config import MOCK_AUTH_TOKEN
 from dialer.outcomes.catalogue import load_catalogue
@@ -130,6 +132,20 @@ def signed_post(stack: Stack, url: str, form: dict[str, str]) -> requests.Respon
     url = url if url.startswith("http") else f"{stack.web}{url}"
     signature = compute_signature(MOCK_AUTH_TOKEN, url, form)
     return requests.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=10)
+
+
+def gather_action(twiml: str) -> str:
+    """The URL of the one <Gather>'s action in a TwiML document."""
+    (gather,) = ElementTree.fromstring(twiml).iter("Gather")
+    return gather.attrib["action"]
+
+
+def spoken(twiml: str) -> list[str]:
+    """What a TwiML document says, in order (whitespace collapsed, as the mock hears it)."""
+    return [
+        " ".join("".join(say.itertext()).split())
+        for say in ElementTree.fromstring(twiml).iter("Say")
+    ]
 
 
 class AgentEvents:
@@ -466,6 +482,16 @@ def test_a_repeated_first_webhook_makes_one_attempt(stack: Stack):
     with stack.rt.db.session() as s:
         (attempt,) = s.scalars(select(CallAttempt)).all()
     assert (attempt.call_sid, attempt.account_id) == (form["CallSid"], account.id)
+
+    # The repeat was not another reading of the details: the caller still has all three
+    # "2: hear it again" (then goodbye), as the menu's own signed action URL says.
+    details = prompt(stack, "inbound_account", account.id)
+    reply = first.text
+    for _ in range(MAX_REPEATS):
+        reply = signed_post(stack, gather_action(reply), {**form, "Digits": "2"}).text
+        assert details in " ".join(spoken(reply))
+    last = spoken(signed_post(stack, gather_action(reply), {**form, "Digits": "2"}).text)
+    assert last == [prompt(stack, "goodbye")]
 
 
 def test_a_caller_who_hangs_up_at_the_id_question_is_not_identified(stack: Stack):

@@ -124,7 +124,10 @@ def _account_menu(s: Session, rt: Runtime, attempt: CallAttempt, try_no: int) ->
     account = s.get_one(Account, attempt.account_id)
     script = common.script_of(s, None)
     context = common.account_context(s, account, common.caller_of(None, rt.settings), rt.settings)
-    attempt.ivr_path = _path(attempt.ivr_path, INFO_READ)
+    # A repeated delivery of the webhook that read them is not another reading: it must not
+    # use up one of the caller's MAX_REPEATS.
+    if _steps(attempt)[-1:] != [INFO_READ]:
+        attempt.ivr_path = _path(attempt.ivr_path, INFO_READ)
     menu = _gather(rt, attempt.id, Step.MENU, try_no, common.say(script, "inbound_menu", context))
     return (common.say(script, "inbound_account", context), menu, Hangup())
 
