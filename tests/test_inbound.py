@@ -308,7 +308,8 @@ def test_a_known_caller_hears_the_amount_and_is_bridged_to_their_campaigns_agent
     stack.api("POST", f"/api/agents/{agent_id}/logout")
 
 
-def test_an_unknown_caller_keys_the_account_number_and_the_id_digits(stack: Stack):
+def test_an_unknown_caller_keys_the_account_number_and_the_id_digits(stack: Stack, caplog):
+    caplog.set_level("DEBUG")
     account = borrower(stack, account_no="LD012345678", national_id=NATIONAL_ID)
     register(stack)
     # The account number's digits, ended with #; then the last 4 digits of the ID.
@@ -326,6 +327,9 @@ def test_an_unknown_caller_keys_the_account_number_and_the_id_digits(stack: Stac
     assert attempt.phone_id is None and attempt.caller_number == STRANGER  # not their number
     # Heard the details, chose nothing at the menu: informed.
     assert (attempt.result, attempt.action_code) == ("informed", "INF")
+    # Personal data never reaches the logs (the web app logs in this process).
+    assert "inbound call" in caplog.text
+    assert STRANGER[3:] not in caplog.text and NATIONAL_ID not in caplog.text
 
 
 def test_a_number_two_accounts_share_asks_for_the_account_number(stack: Stack):
@@ -391,6 +395,27 @@ def test_wrong_id_digits_twice_reveal_nothing_about_the_account(stack: Stack):
         None, "unidentified", None,
     )  # fmt: skip
     assert dispositions(stack) == [] and account.id
+
+
+def test_with_no_ready_agent_in_its_campaign_any_ready_agent_takes_the_call(stack: Stack):
+    account = borrower(stack, dpd=45)
+    borrower(stack, dpd=10, phones=(("+84901110002", "mobile"),))
+    register(stack)
+    theirs = campaign(stack, "qua-han-30", {"dpd_min": 30})
+    other = campaign(stack, "qua-han-som", {"dpd_max": 29})
+    away = login(stack, theirs, "lan")
+    with stack.rt.db.begin() as s:
+        seed_default_pause_codes(s)
+    stack.api("POST", f"/api/agents/{away}/pause", json={"code": "lunch"})
+    anyone = login(stack, other, "khac")
+    # talk_seconds counts from the answer (the menus) and again from the bridge.
+    sid = call_in(stack, CALLER, ["1"], talk_seconds=120)
+    summary, attempt = finished(stack, sid)
+    assert (attempt.account_id, attempt.agent_id, attempt.result) == (account.id, anyone, "human")
+    assert summary["ended_by"] == "caller-hangup"  # talked with the agent, then hung up
+    assert presence.get(stack.rt.redis, away).state == "paused"
+    wait_until(lambda: presence.get(stack.rt.redis, anyone).state == "wrap_up", what="wrap-up")
+    assert dispositions(stack) == []  # the agent's code is still to come
 
 
 def test_no_ready_agent_books_a_callback_for_anyone_inside_the_calling_window(stack: Stack):
