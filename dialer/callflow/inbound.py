@@ -11,7 +11,8 @@
 
 Every inbound call is a call attempt with direction "inbound" and its outcome: bridged
 (the agent's code), a callback (CAB), informed (INF: heard the details), hung up (HUP), or
-unidentified (no account, no code). The step travels in the Gather's action URL.
+unidentified (no account, no code; a keyed account whose ID digits never matched included).
+The step travels in the Gather's action URL; the keyed account waits in the ivr_path.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dialer.agents import presence
@@ -47,6 +49,10 @@ class Step(StrEnum):
 TRIES = 2
 MAX_REPEATS = 3  # "2: hear it again" this many times, then goodbye
 INFO_READ = "i"  # in the attempt's ivr_path: the account's details were read out
+# In the ivr_path, "k<account id>": the account keyed in, waiting for the ID digits. It is
+# not the attempt's account until they match: a stranger who keys someone's contract
+# number and hangs up must leave nothing (no HUP, no contact) on that borrower's account.
+KEYED = "k"
 ACCOUNT_DIGITS = 20
 
 
@@ -76,6 +82,15 @@ def _caller_accounts(s: Session, number: str) -> list[tuple[Account, Phone]]:
 
 def answer(rt: Runtime, *, call_sid: str, caller: str, called: str) -> Reply:
     """The bank's number rang: identify the caller, then read the account or ask for it."""
+    try:
+        return _answer(rt, call_sid=call_sid, caller=caller)
+    except IntegrityError:
+        # Another delivery of this first webhook inserted the attempt a moment ago (call_sid
+        # is unique): answer from its row, as a repeated delivery would be answered.
+        return _answer(rt, call_sid=call_sid, caller=caller)
+
+
+def _answer(rt: Runtime, *, call_sid: str, caller: str) -> Reply:
     now = rt.clock.now()
     with rt.db.begin() as s:
         attempt = s.scalar(select(CallAttempt).where(CallAttempt.call_sid == call_sid))
@@ -109,7 +124,10 @@ def _account_menu(s: Session, rt: Runtime, attempt: CallAttempt, try_no: int) ->
     account = s.get_one(Account, attempt.account_id)
     script = common.script_of(s, None)
     context = common.account_context(s, account, common.caller_of(None, rt.settings), rt.settings)
-    attempt.ivr_path = _path(attempt.ivr_path, INFO_READ)
+    # A repeated delivery of the webhook that read them is not another reading: it must not
+    # use up one of the caller's MAX_REPEATS.
+    if _steps(attempt)[-1:] != [INFO_READ]:
+        attempt.ivr_path = _path(attempt.ivr_path, INFO_READ)
     menu = _gather(rt, attempt.id, Step.MENU, try_no, common.say(script, "inbound_menu", context))
     return (common.say(script, "inbound_account", context), menu, Hangup())
 
@@ -164,16 +182,11 @@ def _keyed_account(
         ).all()
     if found and len(found) == 1:
         account = found[0]
-        attempt.account_id = account.id
-        phone = s.scalar(
-            select(Phone).where(
-                Phone.account_id == account.id, Phone.number == (attempt.caller_number or "")
-            )
-        )
-        attempt.phone_id = phone.id if phone else None
         if account.national_id and len(account.national_id) >= 4:
+            attempt.ivr_path = _path(attempt.ivr_path, f"{KEYED}{account.id}")
             ask = common.say(script, "inbound_ask_id", anyone)
             return (_gather(rt, attempt.id, Step.VERIFY, 1, ask), Hangup())
+        _identify(s, attempt, account)
         return _account_menu(s, rt, attempt, 1)
     if try_no >= TRIES:
         return None
@@ -185,14 +198,15 @@ def _keyed_account(
 def _verified(s: Session, rt: Runtime, attempt: CallAttempt, key: str, try_no: int) -> Reply | None:
     """Someone who keyed an account number hears its details only after the last 4
     digits of the borrower's national ID: the number alone is not proof of who calls."""
-    if attempt.account_id is None:
+    keyed = [step[1:] for step in _steps(attempt) if step.startswith(KEYED)]
+    account = s.get(Account, int(keyed[-1])) if keyed and keyed[-1].isdigit() else None
+    if account is None:
         return None
-    account = s.get_one(Account, attempt.account_id)
     if account.national_id and key == account.national_id[-4:]:
+        _identify(s, attempt, account)
         return _account_menu(s, rt, attempt, 1)
     if try_no >= TRIES:
-        attempt.account_id, attempt.phone_id = None, None  # never identified
-        return None
+        return None  # never identified: the attempt keeps no account
     script = common.script_of(s, None)
     anyone = common.caller_context(common.caller_of(None, rt.settings))
     ask = common.say(script, "inbound_ask_id", anyone)
@@ -272,6 +286,22 @@ def ended(rt: Runtime, *, call_sid: str, status: str, duration: int | None) -> N
     followups.end_call(
         rt, attempt_id, status, duration, result=result if identified else "unidentified"
     )
+
+
+def _identify(s: Session, attempt: CallAttempt, account: Account) -> None:
+    """The caller is this account's: the attempt's account, and its phone when the caller's
+    number is one of the account's."""
+    attempt.account_id = account.id
+    phone = s.scalar(
+        select(Phone).where(
+            Phone.account_id == account.id, Phone.number == (attempt.caller_number or "")
+        )
+    )
+    attempt.phone_id = phone.id if phone else None
+
+
+def _steps(attempt: CallAttempt) -> list[str]:
+    return attempt.ivr_path.split("-") if attempt.ivr_path else []
 
 
 def _path(path: str | None, step: str) -> str:
