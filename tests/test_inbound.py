@@ -25,7 +25,7 @@ from dialer.campaigns.models import CallAttempt
 from dialer.config import MOCK_AUTH_TOKEN
 from dialer.outcomes.catalogue import load_catalogue
 from dialer.outcomes.models import Callback, Disposition, Promise
-from dialer.portfolio.models import Account
+from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
 from dialer.scripts import service as scripts
 from dialer.telephony.carrier import FINAL_STATUSES
@@ -351,6 +351,29 @@ def test_a_number_two_accounts_share_asks_for_the_account_number(stack: Stack):
     # The caller's number is one of this account's phones: the attempt says which.
     assert (attempt.account_id, attempt.phone_id) == (second.id, second.phones[0].id)
     assert attempt.action_code == "INF"
+
+
+@pytest.mark.parametrize(
+    ("relation", "reason"),
+    [("reference", None), ("mobile", "retired:NCP"), ("mobile", "retired:NCI")],
+)
+def test_a_number_that_is_not_the_borrowers_own_identifies_nobody(stack: Stack, relation, reason):
+    """A reference (a relative), or a number known to be someone else's, hears nothing
+    about the debt: asked for the account number like a stranger."""
+    account = borrower(stack, phones=((CALLER, relation),))
+    if reason:
+        with stack.rt.db.begin() as s:
+            phone = s.get_one(Phone, account.phones[0].id)
+            phone.dialable, phone.reason = False, reason
+    register(stack)
+    sid = call_in(stack, CALLER, ["", ""])
+    summary, attempt = finished(stack, sid)
+    assert said(summary)[:2] == [
+        prompt(stack, "inbound_welcome"),
+        prompt(stack, "inbound_ask_account"),
+    ]
+    assert "5.000.000" not in " ".join(said(summary))
+    assert (attempt.account_id, attempt.result) == (None, "unidentified")
 
 
 def test_an_unknown_caller_who_keys_a_wrong_number_twice_hears_goodbye(stack: Stack):

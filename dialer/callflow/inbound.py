@@ -10,7 +10,8 @@
         no key / a wrong key: said again once, then goodbye
 
 Every inbound call is a call attempt with direction "inbound" and its outcome: bridged
-(the agent's code), a callback (CAB), informed (INF: heard the details), hung up (HUP), or
+(the agent's code), a callback (CAB), informed (INF: the details were read out; a caller
+is identified only as they are read, so an identified caller who hangs up is INF too), or
 unidentified (no account, no code; a keyed account whose ID digits never matched included).
 The step travels in the Gather's action URL; the keyed account waits in the ivr_path.
 """
@@ -21,7 +22,7 @@ import logging
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +33,7 @@ from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.db import on_commit
 from dialer.outcomes.effects import DispositionError, DispositionInput
 from dialer.outcomes.service import record_disposition
-from dialer.portfolio.models import Account, Phone
+from dialer.portfolio.models import OBLIGOR_RELATIONS, Account, Phone
 from dialer.redis import Keys
 from dialer.runtime import Runtime
 from dialer.telephony.twiml import HANGUP, Gather, Hangup, JoinRoom, Reply, agent_room
@@ -67,14 +68,26 @@ def _gather(rt: Runtime, attempt_id: int, step: Step, try_no: int, *prompts: Any
     )
 
 
+# A number known to be someone else's (an agent's NCP, the IVR's NCI): not proof of who
+# calls, so its caller keys the account number like a stranger.
+NOT_THE_BORROWERS = ("retired:NCP", "retired:NCI")
+
+
 def _caller_accounts(s: Session, number: str) -> list[tuple[Account, Phone]]:
-    """Accounts (not closed) that have this number, with the phone that matched."""
+    """Accounts (not closed) whose borrower's own numbers include this one, with the phone
+    that matched. A reference's number (a relative, a colleague) identifies nobody: debt
+    details go only to whoever owes (Circular 18/2019)."""
     if not number.startswith("+"):
         return []  # withheld ("anonymous") or not a number
     rows = s.execute(
         select(Account, Phone)
         .join(Phone, Phone.account_id == Account.id)
-        .where(Phone.number == number, Account.status != "closed")
+        .where(
+            Phone.number == number,
+            Phone.relation.in_(OBLIGOR_RELATIONS),
+            or_(Phone.reason.is_(None), Phone.reason.not_in(NOT_THE_BORROWERS)),
+            Account.status != "closed",
+        )
     ).all()
     by_account = {account.id: (account, phone) for account, phone in rows}
     return list(by_account.values())
@@ -245,8 +258,13 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
             agent_id, _ = claimed
             if attempts.record_bridge(s, attempt_id, agent_id, now):
                 action = common.dial_action_url(rt.settings, attempt_id)
-                return (JoinRoom(agent_room(agent_id), action=action),)
+                anyone = common.caller_context(common.caller_of(None, rt.settings))
+                # The agent has the screen pop while the caller hears this.
+                connecting = common.say(common.script_of(s, None), "connecting", anyone)
+                return (connecting, JoinRoom(agent_room(agent_id), action=action))
             presence.release(rt.redis, agent_id, attempt_id, now_ts)
+            return HANGUP
+        if attempt.ended_at is not None:  # hung up while we looked for an agent
             return HANGUP
         script = common.script_of(s, None)
         account = s.get_one(Account, attempt.account_id)
