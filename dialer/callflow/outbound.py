@@ -37,6 +37,7 @@ class _Answered:
     entry_id: int | None
     agentless: bool
     reply: Reply | None  # decided already (machine, IVR); None: look for an agent
+    account_id: int | None = None
 
 
 def answer(
@@ -90,7 +91,7 @@ def _first_answer(
             reply = _machine(s, rt, attempt, campaign, now)
         elif agentless:
             reply = ivr.start(s, rt, attempt, campaign)
-        return _Answered(kind, campaign.id, attempt.entry_id, agentless, reply)
+        return _Answered(kind, campaign.id, attempt.entry_id, agentless, reply, attempt.account_id)
 
 
 def _machine(s, rt: Runtime, attempt: CallAttempt, campaign: Campaign, now) -> Reply:
@@ -142,6 +143,7 @@ def _bridge(
             agent_id,
             rt.clock.now(),
             abandon_delay_ms=delay_ms if agent_id is None else None,
+            account_id=answered.account_id,
         )
         reply = HANGUP
         if recorded and agent_id is None:

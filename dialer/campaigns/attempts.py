@@ -394,6 +394,7 @@ def record_bridge(
     now: datetime,
     *,
     abandon_delay_ms: int | None = None,
+    account_id: int | None = None,
 ) -> bool:
     """Record the claim's outcome (bridged to agent_id, or abandoned when None, with how
     long the person waited for the abandon message), unless the call ended meanwhile:
@@ -409,13 +410,17 @@ def record_bridge(
             CallAttempt.result.is_(None),
         )
         .values(**values)
+        # The voice webhook's hot path: no ORM bookkeeping of loaded rows (none is read
+        # after this in the transaction).
+        .execution_options(synchronize_session=False)
     )
     if done.rowcount == 1 and agent_id is not None:
         # The borrower is talking to an agent: a callback that was due is kept (a dial
         # nobody answered keeps it due, for the next dial).
-        account_id = session.scalar(
-            select(CallAttempt.account_id).where(CallAttempt.id == attempt_id)
-        )
+        if account_id is None:
+            account_id = session.scalar(
+                select(CallAttempt.account_id).where(CallAttempt.id == attempt_id)
+            )
         callbacks.fulfil(session, account_id, attempt_id, now)
     return done.rowcount == 1
 
