@@ -9,7 +9,6 @@ happened on the line.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ from dialer.campaigns import pacer
 from dialer.campaigns.models import CallAttempt
 from dialer.clock import Clock
 from dialer.config import Settings
+from dialer.demo.agents import read_events
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.redis import redis_url
 from dialer.runtime import Runtime, get_runtime, reset_runtime
@@ -141,10 +141,14 @@ def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
         reset_runtime()
 
 
-def campaign_with_agents(stack: Stack, n_agents: int) -> tuple[int, list[int]]:
-    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "e2e"})["id"]
+def campaign_with_agents(
+    stack: Stack, n_agents: int, *, prefix: str = "a", name: str = "e2e", **settings
+) -> tuple[int, list[int]]:
+    """A campaign with these settings, launched, and n agents logged in to it and ready
+    (usernames prefix0, prefix1...)."""
+    cid = stack.api("POST", "/api/campaigns", 201, json={"name": name, **settings})["id"]
     agents = [
-        stack.api("POST", "/api/agents", 201, json={"username": f"a{i}", "name": f"Agent {i}"})[
+        stack.api("POST", "/api/agents", 201, json={"username": f"{prefix}{i}", "name": f"NV {i}"})[
             "id"
         ]
         for i in range(n_agents)
@@ -173,30 +177,28 @@ class EventReader(threading.Thread):
         self.status: int | None = None
         self._cond = threading.Condition()
         self._response: requests.Response | None = None
+        self._stop = threading.Event()
 
     def run(self) -> None:
-        with requests.get(self.url, headers=self.headers, stream=True, timeout=(5, 60)) as resp:
-            self._response = resp
-            with self._cond:
-                self.status = resp.status_code
-                self._cond.notify_all()
-            event_id, event, data = None, "message", ""
-            try:
-                for line in resp.iter_lines(decode_unicode=True):
-                    if line == "":
-                        if data:
-                            with self._cond:
-                                self.events.append((event_id, event, json.loads(data)))
-                                self._cond.notify_all()
-                        event_id, event, data = None, "message", ""
-                    elif line.startswith("id: "):
-                        event_id = line[4:]
-                    elif line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        data += line[6:]
-            except (requests.RequestException, AttributeError, ValueError):
-                return  # closed by close()
+        http = requests.Session()
+        http.headers.update(self.headers)
+        last = self.headers.get("Last-Event-ID")
+        http.headers.pop("Last-Event-ID", None)
+        with self._cond:
+            self.status = 0
+        try:
+            for item in read_events(http, self.url, last, self._stop, opened=self._opened):
+                with self._cond:
+                    self.events.append(item)
+                    self._cond.notify_all()
+        except (requests.RequestException, AttributeError, ValueError):
+            return  # closed by close()
+
+    def _opened(self, resp: requests.Response) -> None:
+        self._response = resp
+        with self._cond:
+            self.status = resp.status_code
+            self._cond.notify_all()
 
     def wait_for(self, predicate, timeout: float = 15.0, what: str = "events"):
         deadline = time.monotonic() + timeout
@@ -211,6 +213,7 @@ class EventReader(threading.Thread):
                 self._cond.wait(min(remaining, 0.2))
 
     def close(self) -> None:
+        self._stop.set()
         if self._response is not None:
             self._response.close()
 
@@ -218,5 +221,5 @@ class EventReader(threading.Thread):
 def open_events(url: str, headers: dict[str, str] | None = None) -> EventReader:
     reader = EventReader(url, headers)
     reader.start()
-    reader.wait_for(lambda _: reader.status is not None, what="the stream to open")
+    reader.wait_for(lambda _: reader.status, what="the stream to open")
     return reader

@@ -16,7 +16,7 @@ from dialer.campaigns.models import CallAttempt
 from dialer.outcomes.models import Alert, Disposition
 from tests import factories
 from tests.mock_support import wait_until
-from tests.stack_support import Stack, attempts_of
+from tests.stack_support import Stack, attempts_of, campaign_with_agents
 
 NUMBER = "+84901500100"
 
@@ -24,11 +24,7 @@ NUMBER = "+84901500100"
 def _campaign(stack: Stack, **settings) -> tuple[int, int]:
     with stack.rt.db.begin() as s:
         seed_default_pause_codes(s)
-    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "B3", **settings})["id"]
-    agent_id = stack.api("POST", "/api/agents", 201, json={"username": "lan", "name": "Lan"})["id"]
-    stack.api("POST", f"/api/campaigns/{cid}/launch")
-    stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
-    wait_until(lambda: stack.agent_state(agent_id)["state"] == "ready", what="ready")
+    cid, (agent_id,) = campaign_with_agents(stack, 1, prefix="lan", name="B3", **settings)
     return cid, agent_id
 
 
@@ -40,7 +36,7 @@ def _borrower(stack: Stack, **behaviour) -> None:
 
 def _drop_softphone(stack: Stack) -> None:
     """The agent's browser tab closes: their leg hangs up at the carrier."""
-    resp = requests.post(f"{stack.mock_url}/_mock/endpoints/lan", json={"hangup": True}, timeout=5)
+    resp = requests.post(f"{stack.mock_url}/_mock/endpoints/lan0", json={"hangup": True}, timeout=5)
     assert resp.status_code == 200 and resp.json()["affected"], resp.text
 
 

@@ -12,23 +12,13 @@ from dialer.agents import presence
 from dialer.campaigns.models import CallAttempt
 from tests import factories
 from tests.mock_support import wait_until
-from tests.stack_support import Stack, attempts_of
+from tests.stack_support import Stack, attempts_of, campaign_with_agents
 
 NUMBER = "+84901400100"
 
 
 def _campaign(stack: Stack, n_agents: int, **settings) -> tuple[int, list[int]]:
-    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "B2", **settings})["id"]
-    agents = [
-        stack.api("POST", "/api/agents", 201, json={"username": f"c{i}", "name": f"NV {i}"})["id"]
-        for i in range(n_agents)
-    ]
-    stack.api("POST", f"/api/campaigns/{cid}/launch")
-    for agent_id in agents:
-        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
-    for agent_id in agents:
-        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="ready")
-    return cid, agents
+    return campaign_with_agents(stack, n_agents, prefix="c", name="B2", **settings)
 
 
 def _one_call(stack: Stack, n_agents: int, behaviour: dict, **settings):

@@ -10,23 +10,11 @@ from dialer.redis import Keys
 from dialer.telephony.carrier import make_twilio_client
 from tests import factories
 from tests.mock_support import wait_until
-from tests.stack_support import VN, Stack, attempts_of
+from tests.stack_support import VN, Stack, attempts_of, campaign_with_agents
 
 
 def _campaign(stack: Stack, mode: str, n_agents: int, **settings) -> tuple[int, list[int]]:
-    cid = stack.api(
-        "POST", "/api/campaigns", 201, json={"name": mode, "dial_mode": mode, **settings}
-    )["id"]
-    agents = [
-        stack.api("POST", "/api/agents", 201, json={"username": f"p{i}", "name": f"P {i}"})["id"]
-        for i in range(n_agents)
-    ]
-    stack.api("POST", f"/api/campaigns/{cid}/launch")
-    for agent_id in agents:
-        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
-    for agent_id in agents:
-        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="ready")
-    return cid, agents
+    return campaign_with_agents(stack, n_agents, prefix="p", name=mode, dial_mode=mode, **settings)
 
 
 def test_preview_shows_the_account_then_dials_it_for_that_agent(stack: Stack):

@@ -15,28 +15,16 @@ from dialer.outcomes.models import Callback, Disposition, Promise
 from dialer.portfolio.models import Account, Phone
 from tests import factories
 from tests.mock_support import wait_until
-from tests.stack_support import VN, Stack, attempts_of
+from tests.stack_support import VN, Stack, attempts_of, campaign_with_agents
 
 NUMBER = "+84901300100"
 
 
 def _ivr_campaign(stack: Stack, n_agents: int = 0, **settings) -> tuple[int, list[int]]:
-    cid = stack.api(
-        "POST",
-        "/api/campaigns",
-        201,
-        json={"name": "nhắc nợ", "dial_mode": "ivr", "script": "nhac-no-mac-dinh", **settings},
-    )["id"]
-    agents = [
-        stack.api("POST", "/api/agents", 201, json={"username": f"i{i}", "name": f"NV {i}"})["id"]
-        for i in range(n_agents)
-    ]
-    stack.api("POST", f"/api/campaigns/{cid}/launch")
-    for agent_id in agents:
-        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
-    for agent_id in agents:
-        wait_until(lambda a=agent_id: stack.agent_state(a)["state"] == "ready", what="ready")
-    return cid, agents
+    return campaign_with_agents(
+        stack, n_agents, prefix="i", name="nhắc nợ", dial_mode="ivr", script="nhac-no-mac-dinh",
+        **settings,
+    )  # fmt: skip
 
 
 def _call(

@@ -3,21 +3,29 @@ context for the prompts, the webhook URLs of the next steps, and the spoken verb
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
+from dialer.campaigns import followups
 from dialer.campaigns.compliance import get_profile, next_window_open
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.campaigns.service import effective_profile
 from dialer.config import Settings
+from dialer.db import on_commit
+from dialer.outcomes.effects import DispositionError, DispositionInput
+from dialer.outcomes.service import record_disposition
 from dialer.portfolio.models import Account, Phone
 from dialer.portfolio.phones import phone_timezone
+from dialer.runtime import Runtime
 from dialer.scripts import service as scripts
 from dialer.telephony.twiml import Play, Say
+
+log = logging.getLogger(__name__)
 
 LANGUAGE = "vi"  # Vietnamese first; the scripts carry English too (the desk can switch)
 
@@ -123,3 +131,22 @@ def callback_time(
         tz = (account.timezone if account else None) or phone_timezone(phone.number) or tz
     wanted = now + timedelta(minutes=settings.ivr_callback_minutes)
     return next_window_open(profile, wanted, tz)
+
+
+def land(
+    s: Session, rt: Runtime, attempt: CallAttempt, code: str, now: datetime, today: date,
+    **fields: Any,
+) -> bool:  # fmt: skip
+    """A menu branch's action code (setter ivr), through the one outcomes function; the
+    queue follows the commit. A refusal (it should not happen) is logged, the caller hears
+    goodbye, and False says the branch did not land."""
+    attempt.result = attempt.result or "human"  # a person chose (or did not) at the menu
+    try:
+        recorded = record_disposition(
+            s, attempt, DispositionInput(code, "ivr", **fields), agent_id=None, now=now, today=today
+        )
+    except DispositionError as exc:
+        log.warning("attempt %s: %s from the IVR refused: %s", attempt.id, code, exc)
+        return False
+    on_commit(s, lambda: followups.after_disposition(rt, recorded))
+    return True

@@ -30,9 +30,6 @@ from dialer.agents import presence
 from dialer.callflow import common
 from dialer.campaigns import attempts, followups
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
-from dialer.db import on_commit
-from dialer.outcomes.effects import DispositionError, DispositionInput
-from dialer.outcomes.service import record_disposition
 from dialer.portfolio.models import OBLIGOR_RELATIONS, Account, Phone
 from dialer.redis import Keys
 from dialer.runtime import Runtime
@@ -271,19 +268,7 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
         when = common.callback_time(s, attempt, None, rt.settings, now)
         caller = common.caller_of(None, rt.settings)
         context = common.account_context(s, account, caller, rt.settings, callback_time=when)
-        attempt.result = "human"
-        try:
-            recorded = record_disposition(
-                s,
-                attempt,
-                DispositionInput("CAB", "ivr", callback_at=when),
-                agent_id=None,
-                now=now,
-                today=followups.local_today(rt),
-            )
-            on_commit(s, lambda: followups.after_disposition(rt, recorded))
-        except DispositionError as exc:
-            log.warning("inbound attempt %s: callback refused: %s", attempt_id, exc)
+        common.land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_at=when)
         return (
             common.say(script, "inbound_callback", context),
             common.say(script, "goodbye", context),

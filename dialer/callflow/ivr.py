@@ -16,7 +16,7 @@ The tree, the codes and how to write the prompts: docs/ivr.md.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,10 +27,7 @@ from dialer.agents import presence
 from dialer.callflow import common
 from dialer.campaigns import attempts, followups
 from dialer.campaigns.models import CallAttempt, Campaign
-from dialer.db import on_commit
-from dialer.outcomes.effects import DispositionError, DispositionInput
 from dialer.outcomes.models import Disposition
-from dialer.outcomes.service import record_disposition
 from dialer.portfolio.models import Account
 from dialer.runtime import Runtime
 from dialer.telephony.twiml import HANGUP, Gather, Hangup, JoinRoom, Reply, agent_room
@@ -130,7 +127,7 @@ def _branch(
             again = "menu" if step == Step.MENU else "promise_menu"
             gather = _gather(rt, attempt.id, step, try_no + 1, common.say(script, again, context))
             return (common.say(script, why, context), gather, Hangup())
-        _land(s, rt, attempt, "NRS", now, today)
+        common.land(s, rt, attempt, "NRS", now, today)
         return goodbye
     if step == Step.MENU and choice == Key.PROMISE:
         gather = _gather(
@@ -140,7 +137,7 @@ def _branch(
     if step == Step.PROMISE:
         account = s.get_one(Account, attempt.account_id)
         due = today + timedelta(days=PROMISE_DAYS[choice])
-        promised = _land(
+        promised = common.land(
             s,
             rt,
             attempt,
@@ -156,10 +153,10 @@ def _branch(
                                 promise_date=due)  # fmt: skip
         return (common.say(script, "promise_confirmed", confirmed), *goodbye)
     if choice == Key.PAID:
-        _land(s, rt, attempt, "PAID", now, today)
+        common.land(s, rt, attempt, "PAID", now, today)
         return (common.say(script, "paid_noted", context), *goodbye)
     # Key.WRONG_PARTY: whoever answered is not the borrower; no more about the debt.
-    _land(s, rt, attempt, "NCI", now, today)
+    common.land(s, rt, attempt, "NCI", now, today)
     return (common.say(script, "wrong_party", context), Hangup())
 
 
@@ -188,29 +185,12 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
             return HANGUP
         when = common.callback_time(s, attempt, campaign, rt.settings, now)
         script, context = _context(s, rt, attempt, campaign, callback_time=when)
-        _land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_at=when)
+        common.land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_at=when)
         return (
             common.say(script, "callback_scheduled", context),
             common.say(script, "goodbye", context),
             Hangup(),
         )
-
-
-def _land(
-    s: Session, rt: Runtime, attempt: CallAttempt, code: str, now: datetime, today, **fields
-) -> bool:
-    """The branch's action code, through the one outcomes function; the queue follows the
-    commit. A refusal (it should not happen) is logged and the caller hears goodbye."""
-    attempt.result = attempt.result or "human"  # a person chose (or did not) at the menu
-    try:
-        recorded = record_disposition(
-            s, attempt, DispositionInput(code, "ivr", **fields), agent_id=None, now=now, today=today
-        )
-    except DispositionError as exc:
-        log.warning("IVR attempt %s: %s refused: %s", attempt.id, code, exc)
-        return False
-    on_commit(s, lambda: followups.after_disposition(rt, recorded))
-    return True
 
 
 def _landed(s: Session, attempt_id: int) -> bool:

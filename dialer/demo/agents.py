@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -130,11 +130,18 @@ class AgentBot(threading.Thread):
 
 
 def read_events(
-    http: requests.Session, url: str, last_event_id: str | None, stop: threading.Event
+    http: requests.Session,
+    url: str,
+    last_event_id: str | None,
+    stop: threading.Event,
+    opened: Callable[[requests.Response], None] | None = None,
 ) -> Iterator[tuple[str | None, str, dict]]:
-    """A server-sent event stream as (id, event, data), resuming after an id."""
+    """A server-sent event stream as (id, event, data), resuming after an id; `opened`
+    sees the response first (its status)."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
     with http.get(url, headers=headers, stream=True, timeout=(10, 60)) as resp:
+        if opened is not None:
+            opened(resp)
         resp.raise_for_status()
         event_id, event, data = None, "message", ""
         for line in resp.iter_lines(decode_unicode=True):
