@@ -48,6 +48,11 @@ def test_demo_headless_json(tmp_path):
     assert callbacks["scheduled"] == sum(v for k, v in callbacks.items() if k != "scheduled")
     assert set(summary["referrals"]) == {"field", "restructuring", "legal", "dispute"}
     assert all(isinstance(v, int) for v in summary["referrals"].values())
+    # The mock carrier's own measure of our voice webhook and of answer-to-agent.
+    for key in ("bridge_ms_p50", "bridge_ms_p99", "webhook_ms_p50", "webhook_ms_p99"):
+        assert isinstance(summary[key], float) and summary[key] > 0, key
+    # Measured from when every agent was seated: the first calls may come before it.
+    assert 0 < summary["bridges"] <= summary["connected_to_agent"]
     # The mock carrier, an independent witness, saw every call the dialer recorded.
     assert summary["carrier_calls"] == summary["calls_placed"]
     # Every process was stopped and the embedded Redis shut down.
@@ -63,3 +68,26 @@ def _redis_answers(sock) -> bool:
         return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def test_demo_ivr_mode_lands_every_branch(tmp_path):
+    """`dialer demo --mode ivr`: an agentless campaign whose borrowers press keys; each
+    branch of the menu lands its code at least once on the default population."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIALER_", "TWILIO_"))}
+    env["DIALER_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "dialer.cli", "demo", "--headless", "--json", "--mode", "ivr",
+         "--accounts", "200", "--minutes", "45", "--speed", "90", "--seed", "7"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    counts = ("ivr_promises", "ivr_paid_claims", "ivr_agent_requests", "ivr_wrong_party")
+    for key in (*counts, "ivr_no_input"):
+        assert isinstance(summary[key], int) and summary[key] > 0, (key, summary)
+    assert summary["agents"] == 0 and summary["connected_to_agent"] == 0
+    assert summary["promises"] >= summary["ivr_promises"]
+    assert summary["voicemails_left"] > 0  # machines got the voicemail
+    assert summary["callbacks"]["scheduled"] == summary["ivr_agent_requests"]  # nobody free
+    assert isinstance(summary["webhook_ms_p50"], float)
+    assert summary["consistency"]["promises_without_connected_call"] == 0
