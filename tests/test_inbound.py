@@ -454,9 +454,9 @@ def test_no_ready_agent_books_a_callback_for_anyone_inside_the_calling_window(st
     summary, attempt = finished(stack, sid)
     heard = said(summary)
     assert heard[-2:] == [prompt(stack, "inbound_callback"), prompt(stack, "goodbye")]
-    assert (attempt.agent_id, attempt.result, attempt.action_code) == (None, "human", "CAB")
+    assert (attempt.agent_id, attempt.result, attempt.action_code) == (None, "human", "IAR")
     (disposition,) = dispositions(stack)
-    assert (disposition.code, disposition.set_by, disposition.agent_id) == ("CAB", "ivr", None)
+    assert (disposition.code, disposition.set_by, disposition.agent_id) == ("IAR", "ivr", None)
     with stack.rt.db.session() as s:
         (callback,) = s.scalars(select(Callback)).all()
     assert (callback.account_id, callback.agent_id, callback.state) == (

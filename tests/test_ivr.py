@@ -135,9 +135,12 @@ def test_key_3_reaches_a_ready_agent_of_the_campaign(stack: Stack):
 
 def test_key_3_with_no_agent_books_a_callback_for_anyone(stack: Stack):
     attempt, summary, _ = _call(stack, ["3"])
-    assert (attempt.action_code, attempt.agent_id) == ("CAB", None)
+    assert (attempt.action_code, attempt.agent_id) == ("IAR", None)
     with stack.rt.db.session() as s:
         callback = s.scalar(select(Callback))
+        entry = s.get_one(CampaignEntry, attempt.entry_id)
+    # The IVR campaign lets go of the account: an agent campaign takes the callback.
+    assert entry.state == "done"
     now = stack.rt.clock.now()
     assert callback.agent_id is None and callback.campaign_id == attempt.campaign_id
     minutes = stack.rt.settings.ivr_callback_minutes

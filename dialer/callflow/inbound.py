@@ -6,11 +6,11 @@
         (#), then, when the account has a national ID, its last 4 digits; twice at most
     the account: amount due, due date, how to pay; menu 1 an agent, 2 hear it again
         1: a ready agent of the account's campaign team, else any ready agent, bridged with
-           the same screen pop as an outbound call; none: a callback request (CAB)
+           the same screen pop as an outbound call; none: a callback request (IAR)
         no key / a wrong key: said again once, then goodbye
 
 Every inbound call is a call attempt with direction "inbound" and its outcome: bridged
-(the agent's code), a callback (CAB), informed (INF: the details were read out; a caller
+(the agent's code), a callback request (IAR), informed (INF: the details were read out; a caller
 is identified only as they are read, so an identified caller who hangs up is INF too), or
 unidentified (no account, no code; a keyed account whose ID digits never matched included).
 The step travels in the Gather's action URL; the keyed account waits in the ivr_path.
@@ -268,7 +268,7 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
         when = common.callback_time(s, attempt, None, rt.settings, now)
         caller = common.caller_of(None, rt.settings)
         context = common.account_context(s, account, caller, rt.settings, callback_time=when)
-        common.land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_at=when)
+        common.land(s, rt, attempt, "IAR", now, followups.local_today(rt), callback_at=when)
         return (
             common.say(script, "inbound_callback", context),
             common.say(script, "goodbye", context),

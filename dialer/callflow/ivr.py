@@ -4,7 +4,7 @@
     menu: 1 promise to pay -> 1 today / 2 within 3 days      PTP (the overdue amount)
           2 already paid                                    PAID (verified against payments)
           3 speak to an agent -> bridged to a ready agent   (the agent's code)
-                                 none free in time          CAB (a callback for anyone)
+                                 none free in time          IAR (a callback for anyone)
           9 not the customer                                NCI (the number retired here)
     no key or a wrong key: said again once, then            NRS (no response)
 
@@ -185,7 +185,7 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
             return HANGUP
         when = common.callback_time(s, attempt, campaign, rt.settings, now)
         script, context = _context(s, rt, attempt, campaign, callback_time=when)
-        common.land(s, rt, attempt, "CAB", now, followups.local_today(rt), callback_at=when)
+        common.land(s, rt, attempt, "IAR", now, followups.local_today(rt), callback_at=when)
         return (
             common.say(script, "callback_scheduled", context),
             common.say(script, "goodbye", context),
