@@ -1,4 +1,4 @@
-"""Flask application factory: webhooks, JSON API, agent desk and supervisor console."""
+"""Flask application factory: webhooks, JSON API, sign-in, agent desk and supervisor console."""
 
 from __future__ import annotations
 
@@ -23,17 +23,23 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     DialerExtension().init_app(app, runtime)
 
     from dialer.agents.views import bp as agents_bp
+    from dialer.auth import views as auth_views
     from dialer.callflow.views import bp as desk_events_bp
     from dialer.campaigns.views import bp as campaigns_bp
+    from dialer.desk.views import bp as desk_bp
     from dialer.http import register_error_handlers
     from dialer.outcomes.views import bp as outcomes_bp
     from dialer.portfolio.views import bp as payments_bp
     from dialer.scripts.views import bp as scripts_bp
+    from dialer.web import i18n
     from dialer.web.views import bp as web_bp
     from dialer.webhooks.views import bp as webhooks_bp
 
+    i18n.init_app(app)
+    auth_views.init_app(app)
     for bp in (
         webhooks_bp,
+        desk_bp,
         desk_events_bp,
         agents_bp,
         campaigns_bp,

@@ -106,6 +106,7 @@ def worker(burst: bool, fork: bool) -> None:
 
 def _register() -> None:
     from dialer.agents.commands import agent
+    from dialer.auth.commands import tokens, users
     from dialer.campaigns.commands import campaign, pacer
     from dialer.demo.commands import demo
     from dialer.outcomes.admin_commands import codes
@@ -121,6 +122,8 @@ def _register() -> None:
         codes,
         scripts,
         agent,
+        users,
+        tokens,
         campaign,
         pacer,
         demo,

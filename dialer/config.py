@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from limits import parse
+
 # A syntactically valid account SID/token pair used only with the local mock carrier.
 MOCK_ACCOUNT_SID = "AC" + "0" * 26 + "d1a1e5"  # AC + 32 hex digits, like a real SID
 MOCK_AUTH_TOKEN = "mock-carrier-auth-token"
@@ -66,7 +68,15 @@ class Settings:
     ivr_lines: int = 20
     # Minutes after recording an action code during which its agent may correct it.
     correction_minutes: int = 30
+    # The shared API token (DIALER_API_TOKEN): an all-reaching API client for the demo and
+    # development; the bank's systems get their own (`dialer tokens create`).
     api_token: str | None = None
+    secret_key: str | None = None
+    # A signed-in session ends after this many minutes without a request.
+    session_idle_minutes: int = 30
+    # Failed sign-ins allowed per user name and per address (Flask-Limiter's notation).
+    login_limit_user: str = "5 per 15 minutes"
+    login_limit_address: str = "30 per 15 minutes"
     rq_queue: str = "dialer"
     # Team-lead alerts (fraud suspected) are POSTed here as JSON; None: console only.
     alert_webhook_url: str | None = None
@@ -111,23 +121,24 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
 
-    def resolved_api_token(self) -> str:
-        """The API token: DIALER_API_TOKEN, else one generated once and kept under home."""
-        if self.api_token:
-            return self.api_token
-        path = self.home / "api_token"
+    def resolved_secret_key(self) -> str:
+        """What signs the session cookies: DIALER_SECRET_KEY, else one generated once and
+        kept under home (every process of one home agrees on it)."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret_key"
         if path.exists():
             return path.read_text().strip()
         self.home.mkdir(parents=True, exist_ok=True)
-        token = secrets.token_urlsafe(24)
-        # O_EXCL: two processes starting together must agree on one token.
+        key = secrets.token_urlsafe(32)
+        # O_EXCL: two processes starting together must agree on one key.
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return path.read_text().strip()
         with os.fdopen(fd, "w") as fh:
-            fh.write(token)
-        return token
+            fh.write(key)
+        return key
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -171,6 +182,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ivr_lines=_int(env, "DIALER_IVR_LINES", 20),
         correction_minutes=_int(env, "DIALER_CORRECTION_MINUTES", 30),
         api_token=env.get("DIALER_API_TOKEN") or None,
+        secret_key=env.get("DIALER_SECRET_KEY") or None,
+        session_idle_minutes=_whole_at_least(env, "DIALER_SESSION_IDLE_MINUTES", 30, 1),
+        login_limit_user=_limit(env, "DIALER_LOGIN_LIMIT_USER", "5 per 15 minutes"),
+        login_limit_address=_limit(env, "DIALER_LOGIN_LIMIT_ADDRESS", "30 per 15 minutes"),
         rq_queue=env.get("DIALER_RQ_QUEUE") or "dialer",
         alert_webhook_url=_webhook_url(env, "DIALER_ALERT_WEBHOOK_URL"),
         callback_owner_minutes=_int(env, "DIALER_CALLBACK_OWNER_MINUTES", 15),
@@ -188,6 +203,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         event_streams=_whole_at_least(env, "DIALER_EVENT_STREAMS", 64, 1),
         event_keepalive_seconds=_keepalive(env),
     )
+
+
+def _limit(env: dict[str, str], name: str, default: str) -> str:
+    """A rate limit such as "5 per 15 minutes" (checked by the limits library's parser)."""
+    raw = (env.get(name) or default).strip()
+    try:
+        parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must read like '5 per 15 minutes', got {raw!r}") from None
+    return raw
 
 
 def _keepalive(env: dict[str, str]) -> float:

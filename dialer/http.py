@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, jsonify, request
@@ -22,18 +21,17 @@ def current_runtime() -> Runtime:
 class ApiError(Exception):
     """A refused request: HTTP status, a message, and the individual problems."""
 
-    def __init__(self, message: str, status: int = 400, problems: list[str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        problems: list[str] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ):
         super().__init__(message)
         self.message, self.status, self.problems = message, status, problems or []
-
-
-def require_token() -> None:
-    """before_request for API blueprints: `Authorization: Bearer <DIALER_API_TOKEN>`."""
-    expected = current_app.extensions["dialer"].settings.resolved_api_token()
-    header = request.headers.get("Authorization", "")
-    token = header[7:] if header.startswith("Bearer ") else ""
-    if not token or not secrets.compare_digest(token, expected):
-        raise ApiError("missing or wrong API token (Authorization: Bearer ...)", 401)
+        # The problems for a person: [{"field": ..., "message": in their language}].
+        self.details = details or []
 
 
 # Control characters no text field may hold (tab, newline and carriage return may): NUL is
@@ -98,6 +96,8 @@ def register_error_handlers(app: Flask) -> None:
         body: dict[str, Any] = {"error": exc.message}
         if exc.problems:
             body["problems"] = exc.problems
+        if exc.details:
+            body["details"] = exc.details
         return jsonify(body), exc.status
 
     @app.errorhandler(HTTPException)

@@ -1,6 +1,7 @@
 """Imports every domain's models so the metadata (and Alembic) sees all tables."""
 
 from dialer.agents.models import Agent, PauseCode, PresenceChange
+from dialer.auth.models import ApiClient, User
 from dialer.campaigns.models import (
     BlockedDial,
     CallAttempt,
@@ -16,6 +17,7 @@ __all__ = [
     "Account",
     "ActionCode",
     "Agent",
+    "ApiClient",
     "BlockedDial",
     "CallAttempt",
     "CallScript",
@@ -30,4 +32,5 @@ __all__ = [
     "PresenceChange",
     "Promise",
     "Referral",
+    "User",
 ]

@@ -305,3 +305,19 @@ class Keys:
     def carrier_errors(campaign_id: int) -> str:
         """Carrier errors in a row for the campaign (reset by a call placed)."""
         return f"{PREFIX}:campaign:{campaign_id}:carrier-errors"
+
+    @staticmethod
+    def sign_in(session_id: str) -> str:
+        """A signed-in session: the user's id, expiring after the idle time (each request
+        renews it); deleted on sign-out, so a copied cookie is worth nothing after."""
+        return f"{PREFIX}:auth:session:{session_id}"
+
+    @staticmethod
+    def user_sign_ins(user_id: int) -> str:
+        """Set of a user's session ids, ended together when the user is disabled."""
+        return f"{PREFIX}:auth:user:{user_id}:sessions"
+
+    @staticmethod
+    def rate_limits() -> str:
+        """Prefix of Flask-Limiter's counters (sign-in attempts per user and per address)."""
+        return f"{PREFIX}:limits"

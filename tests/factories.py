@@ -9,6 +9,8 @@ import yaml
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
+from dialer.auth.models import User
+from dialer.auth.service import hash_password
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import ActionCode, Disposition, Promise
@@ -53,13 +55,46 @@ def account(
     return acc
 
 
-def agent(session: Session, username: str | None = None) -> Agent:
+def agent(session: Session, username: str | None = None, team: str | None = None) -> Agent:
     n = next(_seq)
     username = username or f"agent{n}"
-    a = Agent(username=username, name=f"Agent {n}", endpoint=f"client:{username}")
+    a = Agent(username=username, name=f"Agent {n}", endpoint=f"client:{username}", team=team)
     session.add(a)
     session.flush()
     return a
+
+
+PASSWORD = "mat-khau-du-dai"  # every factory user's password (at least 10 characters)
+# One scrypt hash for every factory user: hashing is slow by design, tests make many users.
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def user(
+    session: Session,
+    *,
+    role: str = "agent",
+    team: str | None = "B2",
+    username: str | None = None,
+    agent_id: int | None = None,
+    locale: str = "vi",
+) -> User:
+    """A user who signs in with PASSWORD; an agent user gets an agent of their own."""
+    n = next(_seq)
+    username = username or f"{role}{n}"
+    if role == "agent" and agent_id is None:
+        agent_id = agent(session, username, team=team).id
+    u = User(
+        username=username,
+        name=f"Người dùng {n}",
+        role=role,
+        team=team if role != "admin" else None,
+        agent_id=agent_id,
+        password_hash=_PASSWORD_HASH,
+        locale=locale,
+    )
+    session.add(u)
+    session.flush()
+    return u
 
 
 def campaign(session: Session, *, name: str | None = None, **fields: object) -> Campaign:
@@ -69,6 +104,13 @@ def campaign(session: Session, *, name: str | None = None, **fields: object) -> 
     session.add(c)
     session.flush()
     return c
+
+
+def entry(session: Session, *, campaign: Campaign, account: Account, score: float = 0.0):
+    e = CampaignEntry(campaign_id=campaign.id, account_id=account.id, score=score)
+    session.add(e)
+    session.flush()
+    return e
 
 
 def promise(

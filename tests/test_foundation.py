@@ -27,10 +27,19 @@ def test_settings_reject_bad_numbers(tmp_path):
         load_settings({"DIALER_HOME": str(tmp_path), "DIALER_SPEED": "0"})
 
 
-def test_api_token_generated_once(tmp_path):
+def test_secret_key_generated_once_and_no_shared_token_unless_set(tmp_path):
     s = load_settings({"DIALER_HOME": str(tmp_path)})
-    assert s.resolved_api_token() == s.resolved_api_token()
-    assert len(s.resolved_api_token()) > 20
+    assert (
+        s.resolved_secret_key()
+        == load_settings({"DIALER_HOME": str(tmp_path)}).resolved_secret_key()
+    )
+    assert len(s.resolved_secret_key()) > 30
+    assert s.api_token is None  # the bank's systems get their own tokens
+
+
+def test_bad_login_limit_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="DIALER_LOGIN_LIMIT_USER"):
+        load_settings({"DIALER_HOME": str(tmp_path), "DIALER_LOGIN_LIMIT_USER": "often"})
 
 
 def test_clock_runs_faster_from_its_origin():

@@ -25,6 +25,7 @@ from dialer.outcomes.models import Alert, Referral
 from dialer.outcomes.service import record_disposition
 from dialer.runtime import Runtime, reset_runtime
 from tests import factories
+from tests.web_support import sign_in
 
 VN = "Asia/Ho_Chi_Minh"
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
@@ -304,8 +305,11 @@ def test_gsf_raises_an_alert_shown_on_the_console_and_the_api(process_env, db):
         # The referral to legal holds the account too.
         assert s.scalar(select(Referral.kind)) == "legal"
     web = create_app(process_env).test_client()
+    with db.begin() as s:
+        admin = factories.user(s, role="admin").username
+    sign_in(web, admin)
     page = web.get("/").get_data(as_text=True)
-    assert "Alerts for the team lead" in page and account_no in page and "B2-Team-3" in page
+    assert "Cảnh báo cho trưởng nhóm" in page and account_no in page and "B2-Team-3" in page
     assert "0901234567" not in page  # the note's phone number is masked
     listed = web.get("/api/alerts", headers=AUTH).get_json()
     assert [a["id"] for a in listed] == [alert_id]
@@ -317,7 +321,7 @@ def test_gsf_raises_an_alert_shown_on_the_console_and_the_api(process_env, db):
     )
     assert web.get("/api/alerts", headers=AUTH).get_json() == []
     assert len(web.get("/api/alerts?all=1", headers=AUTH).get_json()) == 1
-    assert "No open alerts" in web.get("/").get_data(as_text=True)
+    assert "Không có cảnh báo nào đang mở" in web.get("/").get_data(as_text=True)
     runner = CliRunner()
     out = runner.invoke(main, ["alerts", "list", "--all"], catch_exceptions=False).output
     assert "GSF" in out and account_no in out and "acknowledged by Trưởng nhóm" in out

@@ -8,20 +8,26 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, jsonify, request
 
 from dialer.agents import pauses, presence, reports, service, tokens
-from dialer.agents.models import Agent
+from dialer.auth import access
 from dialer.campaigns import preview
 from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import CallAttempt
-from dialer.http import ApiError, current_runtime, field, json_body, require_token
+from dialer.http import ApiError, current_runtime, field, json_body
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
 
 bp = Blueprint("agents", __name__, url_prefix="/api/agents")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.EVERYONE))
+
+
+def _reach(agent_id: int, *, act: bool = False, lead_may_act: bool = False) -> None:
+    with current_runtime().db.session() as s:
+        access.agent_or_raise(s, agent_id, act=act, lead_may_act=lead_may_act)
 
 
 @bp.post("")
 def create():
+    access.require_role(access.Role.ADMIN)
     body = json_body()
     rt = current_runtime()
     try:
@@ -43,11 +49,9 @@ def create():
 def show(agent_id: int):
     """The agent's state and, on a call or in wrap-up, the account on screen."""
     rt = current_runtime()
-    state = presence.get(rt.redis, agent_id)
     with rt.db.session() as s:
-        agent = s.get(Agent, agent_id)
-        if agent is None:
-            raise ApiError(f"no agent {agent_id}", 404)
+        agent = access.agent_or_raise(s, agent_id)
+        state = presence.get(rt.redis, agent_id)
         out = {"id": agent.id, "username": agent.username, "name": agent.name, **state.as_dict()}
         if state.attempt_id is not None:
             attempt = s.get_one(CallAttempt, state.attempt_id)
@@ -72,6 +76,7 @@ def show(agent_id: int):
 
 @bp.post("/<int:agent_id>/login")
 def login(agent_id: int):
+    _reach(agent_id, act=True)
     campaign_id = field(json_body(), "campaign_id", int, required=True)
     try:
         state = service.login(current_runtime(), agent_id, campaign_id)
@@ -82,12 +87,14 @@ def login(agent_id: int):
 
 @bp.post("/<int:agent_id>/logout")
 def logout(agent_id: int):
+    _reach(agent_id, act=True, lead_may_act=True)
     return jsonify(service.logout(current_runtime(), agent_id).as_dict())
 
 
 @bp.post("/<int:agent_id>/pause")
 def pause(agent_id: int):
     """Body {"code": "break"}: away from calls now, or after the call in progress."""
+    _reach(agent_id, act=True)
     code = field(json_body(), "code", str, required=True)
     try:
         return jsonify(service.pause(current_runtime(), agent_id, code).as_dict())
@@ -98,6 +105,7 @@ def pause(agent_id: int):
 @bp.post("/<int:agent_id>/resume")
 def resume(agent_id: int):
     """Back from a pause (wrap_up_overrun too), or a pending pause called off."""
+    _reach(agent_id, act=True)
     try:
         return jsonify(service.resume(current_runtime(), agent_id).as_dict())
     except service.AgentError as exc:
@@ -109,10 +117,7 @@ def token(agent_id: int):
     """A Twilio Voice access token for the agent's browser softphone."""
     rt = current_runtime()
     with rt.db.session() as s:
-        agent = s.get(Agent, agent_id)
-        if agent is None:
-            raise ApiError(f"no agent {agent_id}", 404)
-        endpoint = agent.endpoint
+        endpoint = access.agent_or_raise(s, agent_id, act=True).endpoint
     try:
         issued = tokens.voice_token(rt.settings, endpoint)
     except tokens.TokenUnavailable as exc:
@@ -131,6 +136,7 @@ def pause_codes():
 
 @bp.put("/pause-codes/<code>")
 def put_pause_code(code: str):
+    access.require_role(access.Role.ADMIN)
     """Create or edit a pause code: {"label_vi", "label_en", "active"}."""
     body = json_body()
     rt = current_runtime()
@@ -156,8 +162,7 @@ def presence_report(agent_id: int):
     rt = current_runtime()
     day = _day_arg(rt)
     with rt.db.session() as s:
-        if s.get(Agent, agent_id) is None:
-            raise ApiError(f"no agent {agent_id}", 404)
+        access.agent_or_raise(s, agent_id)
         report = reports.presence_day(
             s, agent_id=agent_id, day=day, tz=rt.settings.timezone, now=rt.clock.now()
         )
@@ -191,6 +196,7 @@ def preview_skip(agent_id: int):
 
 
 def _preview(action, agent_id: int):
+    _reach(agent_id, act=True)
     try:
         out = action(current_runtime(), agent_id)
     except CampaignError as exc:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
 from dialer.agents import events
-from dialer.agents.models import Agent
+from dialer.auth import access
 from dialer.callflow.screen_pop import screen_pop
-from dialer.http import ApiError, current_runtime, require_token
+from dialer.http import current_runtime
 
 bp = Blueprint("desk_events", __name__, url_prefix="/api/agents")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.EVERYONE))
 
 STREAM_HEADERS = {
     "Cache-Control": "no-cache",
@@ -55,8 +55,7 @@ def agent_events(agent_id: int):
     """The agent's state changes and screen pops, in order (resume with Last-Event-ID)."""
     rt = current_runtime()
     with rt.db.session() as s:
-        if s.get(Agent, agent_id) is None:
-            raise ApiError(f"no agent {agent_id}", 404)
+        access.agent_or_raise(s, agent_id)
 
     def pop(attempt_id: int):
         with rt.db.session() as s:
@@ -69,6 +68,7 @@ def agent_events(agent_id: int):
 @bp.get("/events")
 def all_agents_events():
     """Every agent's state changes, for a supervisor's console."""
+    access.require_role(*access.STAFF)
     rt = current_runtime()
     last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     return _stream(events.all_agents_stream(rt, last or None))

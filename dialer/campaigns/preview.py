@@ -7,6 +7,7 @@ whose worker died. Dialing reserves the agent for the call before it is placed.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from dialer.privacy import mask_phone
 from dialer.redis import Keys
 from dialer.runtime import Runtime
 
+log = logging.getLogger(__name__)
 LEASE_SECONDS = 600  # simulated seconds an agent may look at an account before it returns
 
 
@@ -111,8 +113,8 @@ def dial(rt: Runtime, agent_id: int) -> dict[str, Any]:
     return {"campaign_id": campaign_id, "entry_id": entry_id, "job_id": job.id}
 
 
-def skip(rt: Runtime, agent_id: int) -> dict[str, Any]:
-    """Put the leased account back in the queue, where it was."""
+def skip(rt: Runtime, agent_id: int, *, reason: str | None = None) -> dict[str, Any]:
+    """Put the leased account back in the queue, where it was (the agent's reason logged)."""
     leased = _leased(rt, agent_id)
     if leased is None:
         raise CampaignError("no account on screen to skip")
@@ -122,4 +124,7 @@ def skip(rt: Runtime, agent_id: int) -> dict[str, Any]:
     rt.redis.delete(Keys.preview(agent_id))
     queue.done_dialing(rt.redis, campaign_id, entry_id)
     requeue(rt.redis, campaign_id, entry_id, score, None, rt.clock.now())
-    return {"campaign_id": campaign_id, "entry_id": entry_id, "skipped": True}
+    log.info(
+        "agent %s skipped entry %s of campaign %s: %s", agent_id, entry_id, campaign_id, reason
+    )
+    return {"campaign_id": campaign_id, "entry_id": entry_id, "skipped": True, "reason": reason}

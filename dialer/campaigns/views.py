@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
+from dialer.auth import access
 from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns.jobs import job_lifetime
 from dialer.campaigns.models import Campaign, CampaignTemplate
-from dialer.http import ApiError, current_runtime, field, json_body, require_token
+from dialer.http import ApiError, current_runtime, field, json_body
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.STAFF))
 
 
 def _get(s, campaign_id: int) -> Campaign:

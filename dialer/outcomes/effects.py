@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from dialer.outcomes.catalogue import FIELDS, REFERRAL_KINDS, CodeSpec
 from dialer.portfolio.phones import normalize_phone
@@ -16,6 +17,14 @@ from dialer.portfolio.phones import normalize_phone
 # a restructuring, DIF): refused, the agent retypes it.
 MAX_PROMISE_DAYS = 30
 MAX_CALLBACK_DAYS = 30
+# How a missing field is named in "PTP requires promise amount".
+FIELD_WORDS = {
+    "promise_amount": "promise amount",
+    "promise_date": "promise date",
+    "callback_at": "callback at",
+    "note": "note",
+    "new_phone": "new phone",
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,30 @@ class Effects:
     paid_claim: bool = False
 
 
+def N_(template: str) -> str:
+    """Marks a message for the catalogue (dialer/web/translations); translated where shown."""
+    return template
+
+
+class Problem(str):
+    """One reason a disposition is refused: the English sentence (what the API and the CLI
+    print), plus the field it is about and its template and values, so the desk can show
+    it next to that field in the agent's language."""
+
+    field: str | None
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, about: str | None, template: str, **params: Any) -> Problem:
+        shown = {k: f"{v:,}" if k in AMOUNT_PARAMS else v for k, v in params.items()}
+        problem = super().__new__(cls, template.format(**shown))
+        problem.field, problem.template, problem.params = about, template, params
+        return problem
+
+
+AMOUNT_PARAMS = ("amount", "outstanding")  # whole đồng, written the reader's way
+
+
 class DispositionError(ValueError):
     """The disposition was refused; `problems` says why, one sentence each."""
 
@@ -95,35 +128,77 @@ def validate(spec: CodeSpec | None, given: DispositionInput, facts: AccountFacts
         )
     for name in spec.requires:
         if name not in given.given():
-            problems.append(f"{spec.code} requires {name.replace('_', ' ')}")
+            problems.append(
+                Problem(name, N_("{code} requires {what}"), code=spec.code, what=FIELD_WORDS[name])
+            )
     if not spec.is_promise and given.given() & {"promise_amount", "promise_date"}:
-        problems.append(f"{spec.code} is not a promise: remove the promise amount and date")
+        problems.append(
+            Problem(
+                "promise_amount",
+                N_("{code} is not a promise: remove the promise amount and date"),
+                code=spec.code,
+            )
+        )
     if given.promise_amount is not None:
         if given.promise_amount <= 0:
-            problems.append("promise amount must be above 0")
+            problems.append(Problem("promise_amount", N_("promise amount must be above 0")))
         elif given.promise_amount > facts.outstanding:
             problems.append(
-                f"promise amount {given.promise_amount:,} is over the outstanding balance "
-                f"{facts.outstanding:,}"
+                Problem(
+                    "promise_amount",
+                    N_("promise amount {amount} is over the outstanding balance {outstanding}"),
+                    amount=given.promise_amount,
+                    outstanding=facts.outstanding,
+                )
             )
     if given.promise_date is not None:
         if given.promise_date < facts.today:
-            problems.append(f"promise date {given.promise_date.isoformat()} is in the past")
+            problems.append(
+                Problem(
+                    "promise_date",
+                    N_("promise date {date} is in the past"),
+                    date=given.promise_date.isoformat(),
+                )
+            )
         elif given.promise_date > facts.today + timedelta(days=MAX_PROMISE_DAYS):
-            problems.append(f"promise date is more than {MAX_PROMISE_DAYS} days ahead")
+            problems.append(
+                Problem(
+                    "promise_date",
+                    N_("promise date is more than {days} days ahead"),
+                    days=MAX_PROMISE_DAYS,
+                )
+            )
     if given.callback_at is not None:
         if given.callback_at <= facts.now:
-            problems.append("callback time is in the past")
+            problems.append(Problem("callback_at", N_("callback time is in the past")))
         elif given.callback_at > facts.now + timedelta(days=MAX_CALLBACK_DAYS):
-            problems.append(f"callback time is more than {MAX_CALLBACK_DAYS} days ahead")
+            problems.append(
+                Problem(
+                    "callback_at",
+                    N_("callback time is more than {days} days ahead"),
+                    days=MAX_CALLBACK_DAYS,
+                )
+            )
     if given.callback_at is not None and not spec.effects.get("callback"):
-        problems.append(f"{spec.code} schedules no callback: remove the callback time")
+        problems.append(
+            Problem(
+                "callback_at",
+                N_("{code} schedules no callback: remove the callback time"),
+                code=spec.code,
+            )
+        )
     if given.note is not None and len(given.note) > 2000:
-        problems.append("note is longer than 2000 characters")
+        problems.append(Problem("note", N_("note is longer than 2000 characters")))
     if given.new_phone is not None:
         check = normalize_phone(given.new_phone, facts.region)
         if not check.dialable:
-            problems.append(f"new phone number is not a number we can dial ({check.reason})")
+            problems.append(
+                Problem(
+                    "new_phone",
+                    N_("new phone number is not a number we can dial ({reason})"),
+                    reason=check.reason,
+                )
+            )
     refer = spec.effects.get("refer")
     if refer is not None and refer not in REFERRAL_KINDS:
         problems.append(f"action code {spec.code} refers to unknown team {refer!r}")

@@ -7,11 +7,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, jsonify, request
+from flask_babel import gettext
 
 from dialer.agents import presence
+from dialer.auth import access
 from dialer.campaigns import followups
 from dialer.campaigns.models import CallAttempt
-from dialer.http import ApiError, current_runtime, json_body, require_token
+from dialer.http import ApiError, current_runtime, json_body
 from dialer.outcomes.catalogue import (
     CatalogueError,
     code_as_dict,
@@ -19,7 +21,7 @@ from dialer.outcomes.catalogue import (
     load_catalogue,
     set_code,
 )
-from dialer.outcomes.effects import DispositionError, DispositionInput
+from dialer.outcomes.effects import AMOUNT_PARAMS, DispositionError, DispositionInput, Problem
 from dialer.outcomes.models import ActionCode
 from dialer.outcomes.service import (
     Recorded,
@@ -29,9 +31,10 @@ from dialer.outcomes.service import (
     record_disposition,
 )
 from dialer.runtime import Runtime
+from dialer.scripts.variables import money
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.EVERYONE))
 
 DISPOSITION_KEYS = {
     "agent_id",
@@ -92,22 +95,37 @@ def parse_disposition(body: dict[str, Any], tz: str, setter: str = "agent") -> D
     )
 
 
-def _agent_id(body: dict[str, Any]) -> int:
-    agent_id = body.get("agent_id")
-    if not isinstance(agent_id, int) or isinstance(agent_id, bool):
-        raise ApiError("the disposition was refused", 400, ["agent_id (a number) is required"])
-    return agent_id
-
-
 def _parse(body: dict[str, Any]) -> tuple[int, DispositionInput]:
+    """The acting agent (a signed-in agent's own; an API client names it) and the input."""
     try:
         given = parse_disposition(body, current_runtime().settings.timezone)
     except DispositionError as exc:
         problems = list(exc.problems)
-        if not isinstance(body.get("agent_id"), int) or isinstance(body.get("agent_id"), bool):
+        principal = access.principal_or_raise()
+        named = body.get("agent_id")
+        if principal.is_system and (not isinstance(named, int) or isinstance(named, bool)):
             problems.append("agent_id (a number) is required")
-        raise ApiError("the disposition was refused", 400, problems) from None
-    return _agent_id(body), given
+        raise ApiError(
+            "the disposition was refused", 400, problems, _details(exc.problems)
+        ) from None
+    return access.acting_agent_id(body.get("agent_id")), given
+
+
+def _details(problems: list[str]) -> list[dict[str, Any]]:
+    """Each problem in the reader's language, with the field it is about (the desk shows
+    it next to that field); amounts written as the centre writes them."""
+    out = []
+    for problem in problems:
+        if isinstance(problem, Problem):
+            values = {
+                k: money(v, "vi") if k in AMOUNT_PARAMS else v for k, v in problem.params.items()
+            }
+            out.append(
+                {"field": problem.field, "message": gettext(problem.template).format(**values)}
+            )
+        else:
+            out.append({"field": None, "message": problem})
+    return out
 
 
 def _recorded_json(recorded) -> dict[str, Any]:
@@ -130,7 +148,7 @@ def _apply_to_attempt(attempt_id: int, refused: str, apply) -> tuple[Runtime, Re
                 raise ApiError(f"no call attempt {attempt_id}", 404)
             return rt, apply(s, attempt, rt)
     except DispositionError as exc:
-        raise ApiError(refused, 422, exc.problems) from None
+        raise ApiError(refused, 422, exc.problems, _details(exc.problems)) from None
 
 
 @bp.post("/attempts/<int:attempt_id>/disposition")
@@ -184,6 +202,7 @@ def correct(attempt_id: int):
 @bp.get("/attempts/<int:attempt_id>/audit")
 def audit(attempt_id: int):
     """Who set or changed the attempt's action code, when, from what to what."""
+    access.require_role(*access.STAFF)
     with current_runtime().db.session() as s:
         if s.get(CallAttempt, attempt_id) is None:
             raise ApiError(f"no call attempt {attempt_id}", 404)
@@ -217,6 +236,7 @@ def action_code(code: str):
 @bp.put("/action-codes/<code>")
 def put_action_code(code: str):
     """Create or edit a code: the keys given replace the current values (effects whole)."""
+    access.require_role(access.Role.ADMIN)
     rt = current_runtime()
     body = json_body()
     try:
@@ -232,6 +252,7 @@ def put_action_code(code: str):
 @bp.delete("/action-codes/<code>")
 def delete_action_code(code: str):
     """Delete a code never used; one in use can only be disabled (PUT {"active": false})."""
+    access.require_role(access.Role.ADMIN)
     rt = current_runtime()
     try:
         with rt.db.begin() as s:

@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from dialer.http import ApiError, current_runtime, json_body, require_token
+from dialer.auth import access
+from dialer.http import ApiError, current_runtime, json_body
 from dialer.outcomes import alerts, referrals
 
 bp = Blueprint("worklists", __name__, url_prefix="/api")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.STAFF))
 
 ACTION_KEYS = {"note", "by"}
 

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
 
-from dialer.http import ApiError, current_runtime, json_body, require_token
+from dialer.auth import access
+from dialer.http import ApiError, current_runtime, json_body
 from dialer.outcomes.promises import payment_schedule, schedule_csv, schedule_summary
 from dialer.portfolio.payments import (
     PaymentError,
@@ -20,7 +21,7 @@ from dialer.portfolio.payments import (
 )
 
 bp = Blueprint("payments", __name__, url_prefix="/api")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.STAFF))
 
 PAYMENT_KEYS = {"account_no", "amount", "paid_on", "reference", "channel", "note"}
 STATUS = {"invalid": 400, "unmatched": 422, "conflict": 409}
@@ -74,6 +75,7 @@ def _parse_payment(body: dict[str, Any]) -> PaymentInput:
 
 
 @bp.post("/payments")
+@access.scopes(access.Scope.PAYMENTS)
 def post_payment():
     """Record a payment; idempotent by the bank's reference: 201 recorded, 200 with
     "duplicate": true for the same payment again, 409 for another payment with the same

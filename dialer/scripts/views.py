@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
+from dialer.auth import access
 from dialer.campaigns.followups import local_today
-from dialer.http import ApiError, current_runtime, field, json_body, require_token
+from dialer.http import ApiError, current_runtime, field, json_body
 from dialer.portfolio.models import Account
 from dialer.scripts import service
 from dialer.scripts.service import (
@@ -18,7 +19,7 @@ from dialer.scripts.service import (
 )
 
 bp = Blueprint("scripts", __name__, url_prefix="/api/scripts")
-bp.before_request(require_token)
+bp.before_request(access.require_api(access.STAFF))
 
 PUT_KEYS = {"source", "by"}
 RENDER_ARGS = {"account", "lang", "company", "callback_number", "agent_name"}

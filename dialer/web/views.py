@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user, login_required
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
+from dialer.auth.access import STAFF
+from dialer.auth.models import Role
 from dialer.campaigns import service
 from dialer.campaigns.models import Campaign
 from dialer.http import current_runtime
 from dialer.outcomes import alerts
+from dialer.web.i18n import N_
 
-bp = Blueprint("web", __name__, template_folder="templates")
+bp = Blueprint(
+    "web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 
 
 @bp.get("/healthz")
@@ -23,10 +35,40 @@ def healthz():
 
 
 @bp.get("/")
+@login_required
 def console():
+    """The supervisor console: personal data, so team leads and administrators only (an
+    agent signed in goes to their desk)."""
+    if current_user.role not in STAFF:
+        return redirect(url_for("desk.desk"))
     rt = current_runtime()
+    team = current_user.team if current_user.role == Role.LEAD else None
     with rt.db.session() as s:
-        campaigns = s.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(20)).all()
+        query = select(Campaign).order_by(Campaign.id.desc()).limit(20)
+        if team is not None:  # a team lead sees their team's campaigns and alerts
+            query = query.where(Campaign.team == team)
+        campaigns = s.scalars(query).all()
         rows = [service.status(s, rt.redis, c, rt.clock.now()) for c in campaigns]
-        open_alerts = alerts.list_alerts(s, open_only=True, tz=rt.settings.timezone)
+        open_alerts = [
+            a
+            for a in alerts.list_alerts(s, open_only=True, tz=rt.settings.timezone)
+            if team is None or a["team"] == team
+        ]
     return render_template("console.html", campaigns=rows, alerts=open_alerts)
+
+
+_ERRORS = {
+    403: N_("You may not open this page: it belongs to another team or role."),
+    404: N_("There is nothing at this address."),
+}
+
+
+def _error_page(exc: HTTPException):
+    if request.path.startswith("/api/"):
+        return jsonify({"error": exc.description}), exc.code
+    message = gettext(_ERRORS.get(exc.code, "")) or exc.description
+    return render_template("error.html", code=exc.code, message=message), exc.code
+
+
+for _code in _ERRORS:
+    bp.app_errorhandler(_code)(_error_page)

@@ -1,0 +1,216 @@
+"""What the desk shows: who may see an account, the account on screen with its history,
+the agent's callbacks and payment schedule, the campaigns they may work. Pure reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from dialer.agents.models import Agent
+from dialer.agents.service import may_work
+from dialer.auth.access import Principal
+from dialer.auth.models import Role
+from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
+from dialer.campaigns.ranking import bucket_of
+from dialer.outcomes.catalogue import load_catalogue
+from dialer.outcomes.models import Callback, Disposition, Promise
+from dialer.portfolio.models import Account, Payment, Phone
+from dialer.privacy import mask_national_id, mask_phone
+
+HISTORY = 10  # rows of each history list on the screen
+
+
+def may_see_account(session: Session, *, principal: Principal, account_id: int) -> bool:
+    """An administrator (or an all-reaching API client) sees every account; an agent, the
+    accounts of the campaigns they may work and of their own calls; a team lead, those of
+    their team's campaigns and of their agents' calls."""
+    if principal.is_admin:
+        return True
+    if principal.role is Role.AGENT and principal.agent_id is not None:
+        own_call = exists().where(
+            CallAttempt.account_id == account_id, CallAttempt.agent_id == principal.agent_id
+        )
+        if session.scalar(select(own_call)):
+            return True
+        campaigns = session.execute(
+            select(Campaign.team, Campaign.agent_ids)
+            .join(CampaignEntry, CampaignEntry.campaign_id == Campaign.id)
+            .where(CampaignEntry.account_id == account_id)
+            .distinct()
+        ).all()
+        return any(
+            may_work(team, agent_ids or [], principal.team, principal.agent_id)
+            for team, agent_ids in campaigns
+        )
+    if principal.role is Role.LEAD and principal.team:
+        team_call = exists().where(
+            CallAttempt.account_id == account_id,
+            CallAttempt.agent_id == Agent.id,
+            Agent.team == principal.team,
+        )
+        team_campaign = exists().where(
+            CampaignEntry.account_id == account_id,
+            CampaignEntry.campaign_id == Campaign.id,
+            Campaign.team == principal.team,
+        )
+        return bool(session.scalar(select(or_(team_call, team_campaign))))
+    return False
+
+
+@dataclass(frozen=True)
+class PhoneLine:
+    id: int
+    number: str  # masked
+    relation: str
+    dialable: bool
+    reason: str | None
+    attempts: int
+    last_at: datetime | None
+    last_result: str | None
+    dialed: bool  # the phone of the call on screen
+
+
+def account_view(
+    session: Session, *, account: Account, dialed_phone_id: int | None = None
+) -> dict[str, Any]:
+    """The account as the desk shows it: masked identity, amounts, bucket, phones with
+    their call history, promises, payments and the last contacts with their codes."""
+    catalogue = load_catalogue(session)
+    counts = dict(
+        session.execute(
+            select(CallAttempt.phone_id, func.count())
+            .where(CallAttempt.account_id == account.id)
+            .group_by(CallAttempt.phone_id)
+        ).all()
+    )
+    phones = []
+    for phone in sorted(account.phones, key=lambda p: (p.priority, p.id)):
+        last = session.execute(
+            select(CallAttempt.created_at, CallAttempt.result, CallAttempt.action_code)
+            .where(CallAttempt.phone_id == phone.id)
+            .order_by(CallAttempt.id.desc())
+            .limit(1)
+        ).first()
+        phones.append(
+            PhoneLine(
+                id=phone.id,
+                number=mask_phone(phone.number),
+                relation=phone.relation,
+                dialable=phone.dialable,
+                reason=phone.reason,
+                attempts=counts.get(phone.id, 0),
+                last_at=last[0] if last else None,
+                last_result=(last[2] or last[1]) if last else None,
+                dialed=phone.id == dialed_phone_id,
+            )
+        )
+    contacts = session.execute(
+        select(Disposition, Agent.name, Phone.number)
+        .outerjoin(Agent, Agent.id == Disposition.agent_id)
+        .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
+        .outerjoin(Phone, Phone.id == CallAttempt.phone_id)
+        .where(Disposition.account_id == account.id)
+        .order_by(Disposition.id.desc())
+        .limit(HISTORY)
+    ).all()
+    return {
+        "account": account,
+        "national_id": mask_national_id(account.national_id),
+        "bucket": bucket_of(account.dpd),
+        "phones": phones,
+        "promises": list(
+            session.scalars(
+                select(Promise)
+                .where(Promise.account_id == account.id)
+                .order_by(Promise.id.desc())
+                .limit(HISTORY)
+            )
+        ),
+        "payments": list(
+            session.scalars(
+                select(Payment)
+                .where(Payment.account_id == account.id)
+                .order_by(Payment.paid_on.desc(), Payment.id.desc())
+                .limit(HISTORY)
+            )
+        ),
+        "contacts": [
+            {
+                "at": d.created_at,
+                "code": d.code,
+                "label_vi": catalogue[d.code].label_vi if d.code in catalogue else d.code,
+                "label_en": catalogue[d.code].label_en if d.code in catalogue else d.code,
+                "set_by": d.set_by,
+                "agent": agent_name,
+                "phone": mask_phone(number) if number else "",
+                "note": d.note,
+            }
+            for d, agent_name, number in contacts
+        ],
+    }
+
+
+def my_callbacks(session: Session, *, agent_id: int, now: datetime) -> dict[str, list[dict]]:
+    """The callbacks this agent scheduled that are still to be made: due (time passed) and
+    upcoming, soonest first."""
+    rows = session.execute(
+        select(Callback, Account.account_no, Account.customer_name)
+        .join(Account, Account.id == Callback.account_id)
+        .join(Disposition, Disposition.id == Callback.disposition_id)
+        .where(
+            Callback.state == "scheduled",
+            or_(Callback.agent_id == agent_id, Disposition.agent_id == agent_id),
+        )
+        .order_by(Callback.due_at)
+        .limit(100)
+    ).all()
+    out: dict[str, list[dict]] = {"due": [], "upcoming": []}
+    for callback, account_no, name in rows:
+        item = {
+            "id": callback.id,
+            "due_at": callback.due_at,
+            "account_no": account_no,
+            "customer_name": name,
+            "same_agent": callback.agent_id == agent_id,
+        }
+        out["due" if callback.due_at <= now else "upcoming"].append(item)
+    return out
+
+
+def my_payment_schedule(session: Session, *, agent_id: int, today: date) -> list[dict]:
+    """The agent's pending promises due today or tomorrow (what to watch for)."""
+    rows = session.execute(
+        select(Promise, Account.account_no, Account.customer_name)
+        .join(Account, Account.id == Promise.account_id)
+        .where(
+            Promise.agent_id == agent_id,
+            Promise.state == "pending",
+            Promise.due_date.in_((today, today + timedelta(days=1))),
+        )
+        .order_by(Promise.due_date, Account.account_no)
+    ).all()
+    return [
+        {
+            "due_date": p.due_date,
+            "kind": p.kind,
+            "amount": p.amount,
+            "account_no": account_no,
+            "customer_name": name,
+            "promised_on": p.created_at,
+        }
+        for p, account_no, name in rows
+    ]
+
+
+def workable_campaigns(session: Session, *, agent: Agent) -> list[Campaign]:
+    """Running campaigns with agents that this agent may log in to."""
+    campaigns = session.scalars(
+        select(Campaign)
+        .where(Campaign.state == "running", Campaign.dial_mode != "ivr")
+        .order_by(Campaign.id.desc())
+    )
+    return [c for c in campaigns if may_work(c.team, c.agent_ids or [], agent.team, agent.id)]

@@ -1,0 +1,126 @@
+"""The pages' language (Vietnamese first, English per user) and how they write amounts,
+dates and times: one message catalogue (translations/vi/LC_MESSAGES/messages.po, English
+message ids), read by Flask-Babel in templates and in Python."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask, request
+from flask_babel import Babel, get_locale, gettext
+from flask_login import current_user
+
+from dialer.scripts.variables import money
+
+LOCALES = ("vi", "en")
+TRANSLATIONS = Path(__file__).parent / "translations"
+LOCALE_COOKIE = "dialer_lang"
+
+
+def select_locale() -> str:
+    """The signed-in user's language, else the sign-in page's choice (a cookie), else vi."""
+    if current_user and current_user.is_authenticated:
+        return current_user.locale
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    return chosen if chosen in LOCALES else "vi"
+
+
+def vnd(amount: int | None) -> str:
+    """Amounts as the centre writes them whatever the page's language: 1.250.000 ₫."""
+    return "" if amount is None else money(int(amount), "vi")
+
+
+def ddmmyyyy(value: date | str | None) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return value.strftime("%d/%m/%Y")
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue; translated where it is shown."""
+    return message
+
+
+# The names a page shows for the system's own words (states, roles...), in the catalogue.
+NAMES = {
+    "role_name": {"agent": N_("agent"), "lead": N_("team lead"), "admin": N_("administrator")},
+    "state_name": {
+        "offline": N_("Off line"),
+        "connecting": N_("Connecting"),
+        "ready": N_("Ready"),
+        "reserved": N_("Reserved"),
+        "on_call": N_("On a call"),
+        "wrap_up": N_("Wrap-up"),
+        "paused": N_("Paused"),
+    },
+    "mode_name": {
+        "progressive": N_("progressive"),
+        "predictive": N_("predictive"),
+        "preview": N_("preview"),
+        "ivr": N_("IVR"),
+    },
+    "relation_name": {
+        "mobile": N_("mobile"),
+        "home": N_("home"),
+        "work": N_("work"),
+        "reference": N_("reference"),
+    },
+    "setter_name": {"agent": N_("agent"), "ivr": N_("IVR"), "system": N_("system")},
+    "promise_state_name": {
+        "pending": N_("pending"),
+        "kept": N_("kept"),
+        "broken": N_("broken"),
+        "cancelled": N_("cancelled"),
+    },
+    "skip_reason_name": {
+        "wrong_time": N_("not a good time for this customer"),
+        "known_dispute": N_("dispute known"),
+        "handled_elsewhere": N_("handled by another team"),
+        "other": N_("other reason"),
+    },
+}
+
+
+def _namer(names: dict[str, str]):
+    def name(value: object) -> str:
+        message = names.get(str(value))
+        return gettext(message) if message else str(value)
+
+    return name
+
+
+def init_app(app: Flask) -> None:
+    tz = app.extensions["dialer"].settings.timezone
+    zone = ZoneInfo(tz)
+
+    def local_time(value: datetime | None, with_date: bool = True) -> str:
+        """A moment in the centre's own time: 14:30 02/12/2026."""
+        if value is None:
+            return ""
+        local = value.astimezone(zone)
+        return local.strftime("%H:%M %d/%m/%Y" if with_date else "%H:%M")
+
+    Babel(
+        app,
+        locale_selector=select_locale,
+        default_locale="vi",
+        default_timezone=tz,
+        default_translation_directories=str(TRANSLATIONS),
+    )
+
+    def local_date(value: datetime | None) -> str:
+        return "" if value is None else value.astimezone(zone).strftime("%d/%m/%Y")
+
+    app.jinja_env.filters.update(
+        vnd=vnd, ddmmyyyy=ddmmyyyy, local_time=local_time, local_date=local_date
+    )
+    app.jinja_env.filters.update({kind: _namer(names) for kind, names in NAMES.items()})
+    app.jinja_env.globals.update(
+        locales=LOCALES,
+        get_locale=get_locale,
+        idle_minutes=app.extensions["dialer"].settings.session_idle_minutes,
+    )

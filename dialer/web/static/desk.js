@@ -1,0 +1,339 @@
+// The agent desk: follows the agent's event stream (server-sent events, no polling), draws
+// the state, fetches the server-rendered screen pop when a call lands, and posts the
+// agent's actions to the JSON API with the page's CSRF token. No build step: a plain module.
+
+const config = JSON.parse(document.getElementById("desk-config").textContent);
+const text = JSON.parse(document.getElementById("desk-messages").textContent);
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (id) => document.getElementById(id);
+const agentApi = `/api/agents/${config.agentId}`;
+
+let current = config.state;       // the agent's presence as the server last said
+let stateSince = 0;               // simulated unix seconds the state started
+let wrapUpDeadline = null;        // simulated unix seconds the code is due
+let attemptOnScreen = null;
+const loadedAt = performance.now();
+
+// The demo runs simulated time (DIALER_SPEED); the server says where its clock was.
+function simNow() {
+  return config.now + ((performance.now() - loadedAt) / 1000) * config.speed;
+}
+
+async function send(method, url, body) {
+  const response = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) { window.location.assign("/login?next=/desk"); }
+  const type = response.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await response.json() : await response.text();
+  return { ok: response.ok, status: response.status, data };
+}
+
+function showError(el, message) {
+  el.textContent = message || "";
+  el.hidden = !message;
+}
+
+function toast(message) {
+  const el = document.createElement("div");
+  el.className = "toast";
+  el.setAttribute("role", "status");
+  el.textContent = message;
+  document.body.appendChild(el);
+  setTimeout(() => el.remove(), 2500);
+}
+
+function pad(n) { return String(Math.floor(n)).padStart(2, "0"); }
+function clockText(seconds) {
+  const s = Math.max(0, seconds);
+  return s >= 3600 ? `${pad(s / 3600)}:${pad((s % 3600) / 60)}:${pad(s % 60)}` : `${pad(s / 60)}:${pad(s % 60)}`;
+}
+
+// ---- state ---------------------------------------------------------------------------
+
+function setState(change) {
+  current = { ...current, ...change };
+  const state = current.state;
+  stateSince = change.at ? Date.parse(change.at) / 1000 : (change.since ?? stateSince);
+  const badge = $("state-badge");
+  badge.dataset.state = state;
+  $("state-name").textContent = text[state] || state;
+  const online = state !== "offline";
+  $("offline-controls").hidden = online;
+  $("online-controls").hidden = !online;
+  $("ready").disabled = !(state === "paused" || current.pause_pending);
+  $("pause").disabled = !["ready", "on_call", "wrap_up", "reserved"].includes(state) || current.pause_pending;
+  $("pause-pending").hidden = !current.pause_pending;
+  const preview = config.modes[current.campaign_id] === "preview";
+  $("preview-next").hidden = !(preview && state === "ready");
+  if (state === "wrap_up") {
+    const limit = config.wrapUp[current.campaign_id] ?? config.inboundWrapUp;
+    wrapUpDeadline = stateSince + limit;
+    markCallEnded();
+  } else {
+    wrapUpDeadline = null;
+  }
+  if (state === "connecting") phone.ringing();
+  else if (online) phone.connected();
+  else phone.idle();
+  if (state === "ready" && !attemptOnScreen) showIdle(text.waiting);
+  if (state === "offline" && !attemptOnScreen) showIdle();
+  tick();
+}
+
+function tick() {
+  const now = simNow();
+  $("state-timer").textContent = clockText(now - stateSince);
+  const timer = $("wrapup-timer");
+  if (wrapUpDeadline !== null) {
+    const left = Math.ceil(wrapUpDeadline - now);
+    timer.hidden = false;
+    timer.classList.toggle("over", left <= 0);
+    timer.textContent = left > 0 ? text.wrapup_left.replace("{s}", left) : text.wrapup_over;
+  } else {
+    timer.hidden = true;
+  }
+}
+setInterval(tick, 1000 / Math.min(Math.max(config.speed, 1), 10));
+
+// ---- the event stream ----------------------------------------------------------------
+
+function follow() {
+  const events = new EventSource(`${agentApi}/events`, { withCredentials: true });
+  events.addEventListener("state", (e) => {
+    const change = JSON.parse(e.data);
+    setState(change);
+  });
+  events.addEventListener("screen-pop", (e) => {
+    const pop = JSON.parse(e.data);
+    setState({ state: pop.state || "on_call", attempt_id: pop.attempt_id, campaign_id: pop.campaign_id ?? current.campaign_id, at: pop.at });
+    loadCall(pop.attempt_id);
+  });
+  events.onerror = () => { if (events.readyState === EventSource.CLOSED) setTimeout(follow, 3000); };
+}
+
+// ---- the call on screen --------------------------------------------------------------
+
+function showIdle(message) {
+  attemptOnScreen = null;
+  $("call").hidden = true;
+  $("call").innerHTML = "";
+  $("idle").hidden = false;
+  if (message) $("idle-text").textContent = message;
+}
+
+async function loadCall(attemptId) {
+  if (attemptOnScreen === attemptId) return;
+  const response = await fetch(`/desk/calls/${attemptId}`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  attemptOnScreen = attemptId;
+  $("call").innerHTML = await response.text();
+  $("call").hidden = false;
+  $("idle").hidden = true;
+  bindCall();
+  if (current.state === "wrap_up") markCallEnded();
+}
+
+function markCallEnded() {
+  const article = document.querySelector("#call article.call");
+  if (!article) return;
+  article.dataset.ended = "true";
+  const hang = $("hang-up");
+  if (hang) hang.hidden = true;
+  const status = $("call-status");
+  if (status) status.textContent = text.call_ended;
+}
+
+function selectedCode(form) {
+  const checked = form.querySelector('input[name="code"]:checked');
+  return checked ? checked.closest("label.code") : null;
+}
+
+function showFields(form) {
+  const label = selectedCode(form);
+  const requires = label ? label.dataset.requires.split(" ").filter(Boolean) : [];
+  form.querySelectorAll(".field").forEach((field) => {
+    field.hidden = !("always" in field.dataset) && !requires.includes(field.dataset.field);
+  });
+}
+
+function clearErrors(form) {
+  form.querySelectorAll(".field-error").forEach((el) => { el.textContent = ""; });
+  form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+  showError(form.querySelector(".form-error"), "");
+}
+
+function fieldError(form, name, message) {
+  const slot = form.querySelector(`.field-error[data-for="${name}"]`);
+  if (!slot) return false;
+  slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
+  const field = slot.closest(".field");
+  if (field) { field.classList.add("invalid"); field.hidden = false; }
+  return true;
+}
+
+function outsideWindow(article, value) {
+  const start = article.dataset.windowStart, end = article.dataset.windowEnd;
+  if (!start || !end || !value) return false;
+  const hhmm = value.slice(11, 16);
+  return hhmm < start || hhmm > end;
+}
+
+function bindCall() {
+  const form = $("disposition");
+  const article = document.querySelector("#call article.call");
+  form.addEventListener("change", (e) => { if (e.target.name === "code") showFields(form); });
+  showFields(form);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const label = selectedCode(form);
+    if (!label) { fieldError(form, "code", text.choose_code); return; }
+    const body = { code: label.querySelector("input").value };
+    for (const field of form.querySelectorAll(".field:not([hidden])")) {
+      const input = field.querySelector("input, textarea");
+      if (!input || input.value.trim() === "") continue;
+      body[input.name] = input.name === "promise_amount" ? Number(input.value) : input.value.trim();
+    }
+    if (body.callback_at && outsideWindow(article, body.callback_at)) {
+      fieldError(form, "callback_at", text.outside_window);
+      return;
+    }
+    const button = form.querySelector('button[type="submit"]');
+    button.disabled = true;
+    const result = await send("POST", form.dataset.url, body);
+    button.disabled = false;
+    if (result.ok) {
+      toast(text.saved);
+      showIdle(text.waiting);
+      refreshLists();
+      return;
+    }
+    const details = (result.data && result.data.details) || [];
+    let placed = false;
+    for (const d of details) placed = fieldError(form, d.field || "code", d.message) || placed;
+    const general = details.filter((d) => !d.field).map((d) => d.message);
+    showError(form.querySelector(".form-error"),
+      general.length ? general.join(" ") : (placed ? text.refused : (result.data.error || text.refused)));
+  });
+  const hang = $("hang-up");
+  if (hang) hang.addEventListener("click", hangUp);
+}
+
+async function hangUp() {
+  if (!attemptOnScreen) return;
+  await send("POST", `/desk/calls/${attemptOnScreen}/hangup`);
+}
+
+// ---- keyboard shortcuts: 1-9 choose a code, Enter saves, Esc hangs up -------------------
+
+document.addEventListener("keydown", (e) => {
+  const form = $("disposition");
+  if (!form || $("call").hidden) return;
+  const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(e.target.tagName) && e.target.type !== "radio";
+  if (e.key === "Escape") { hangUp(); return; }
+  if (typing) return;
+  if (/^[1-9]$/.test(e.key)) {
+    const radio = form.querySelector(`input[data-key="${e.key}"]`);
+    if (radio) { radio.checked = true; radio.focus(); showFields(form); e.preventDefault(); }
+  } else if (e.key === "Enter") {
+    e.preventDefault();
+    form.requestSubmit();
+  }
+});
+
+// ---- my callbacks and payments ----------------------------------------------------------
+
+async function refreshLists() {
+  const box = $("lists");
+  const response = await fetch(box.dataset.url, { credentials: "same-origin" });
+  if (response.ok) box.innerHTML = await response.text();
+}
+
+// ---- shift controls -----------------------------------------------------------------------
+
+async function act(path, body) {
+  const result = await send("POST", `${agentApi}/${path}`, body);
+  showError($("shift-error"), result.ok ? "" : result.data.error || String(result.status));
+  if (result.ok && result.data.state) setState(result.data);
+  return result;
+}
+
+$("go-online").addEventListener("click", async () => {
+  await phone.register();
+  act("login", { campaign_id: Number($("campaign").value) });
+});
+$("ready").addEventListener("click", () => act("resume"));
+$("pause").addEventListener("click", () => act("pause", { code: $("pause-code").value }));
+$("log-off").addEventListener("click", () => act("logout"));
+$("preview-next").addEventListener("click", async () => {
+  const result = await send("POST", "/desk/preview");
+  if (!result.ok) { showError($("shift-error"), result.data.error || text.no_preview); return; }
+  $("call").innerHTML = result.data;
+  $("call").hidden = false;
+  $("idle").hidden = true;
+  const dial = $("preview-dial");
+  if (dial) {
+    dial.addEventListener("click", async () => {
+      const r = await send("POST", "/desk/preview/dial");
+      if (!r.ok) showError($("preview-error"), r.data.error);
+      else showIdle(text.waiting);
+    });
+    $("preview-skip").addEventListener("click", async () => {
+      const r = await send("POST", "/desk/preview/skip", { reason: $("skip-reason").value });
+      if (!r.ok) showError($("preview-error"), r.data.error);
+      else showIdle(text.waiting);
+    });
+  }
+});
+
+// ---- the softphone: Twilio's Voice SDK, or the built-in one on the mock carrier ---------
+
+const status = (message) => { $("phone-status").textContent = message; };
+const answerButton = $("phone-answer"), hangupButton = $("phone-hangup");
+
+const builtIn = {
+  async register() { await send("POST", "/desk/softphone", { action: "register" }); },
+  ringing() { status(text.phone_ringing); answerButton.hidden = false; hangupButton.hidden = true; },
+  connected() { status(text.phone_connected); answerButton.hidden = true; hangupButton.hidden = false; },
+  idle() { status(text.phone_idle); answerButton.hidden = true; hangupButton.hidden = true; },
+  answer() { return send("POST", "/desk/softphone", { action: "answer" }); },
+  hangup() { return send("POST", "/desk/softphone", { action: "hangup" }); },
+};
+
+const twilioPhone = {
+  device: null, call: null,
+  async register() {
+    if (this.device) return;
+    const result = await send("GET", `${agentApi}/token`);
+    if (!result.ok) { status(text.phone_error); showError($("shift-error"), result.data.error); return; }
+    this.device = new window.Twilio.Device(result.data.token, { closeProtection: true });
+    this.device.on("incoming", (call) => {
+      this.call = call;
+      call.on("disconnect", () => { this.call = null; });
+      if (current.state === "connecting") call.accept();  // the agent asked for this leg
+      else builtIn.ringing();
+    });
+    this.device.on("error", () => status(text.phone_error));
+    await this.device.register();
+  },
+  ringing: builtIn.ringing, connected: builtIn.connected, idle: builtIn.idle,
+  answer() { if (this.call) this.call.accept(); },
+  hangup() { if (this.call) this.call.disconnect(); },
+};
+
+const phone = config.softphone === "twilio" ? twilioPhone : builtIn;
+answerButton.addEventListener("click", () => phone.answer());
+hangupButton.addEventListener("click", () => phone.hangup());
+
+// ---- start -----------------------------------------------------------------------------------
+
+setState({ ...config.state, since: config.state.since ?? config.now });
+if (config.state.attempt_id && ["on_call", "wrap_up", "reserved"].includes(config.state.state)) {
+  loadCall(config.state.attempt_id);
+}
+refreshLists();
+follow();
