@@ -17,7 +17,7 @@ class DialerExtension:
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     runtime = runtime or Runtime(settings or get_settings())
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the web blueprint serves dialer/web/static
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # Vietnamese names read as written
     DialerExtension().init_app(app, runtime)

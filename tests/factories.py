@@ -81,11 +81,14 @@ def user(
     """A user who signs in with PASSWORD; an agent user gets an agent of their own."""
     n = next(_seq)
     username = username or f"{role}{n}"
+    name = f"Trần Thị Lan {n}" if role == "agent" else f"Phạm Minh {n}"
     if role == "agent" and agent_id is None:
-        agent_id = agent(session, username, team=team).id
+        made = agent(session, username, team=team)
+        made.name = name
+        agent_id = made.id
     u = User(
         username=username,
-        name=f"Người dùng {n}",
+        name=name,
         role=role,
         team=team if role != "admin" else None,
         agent_id=agent_id,

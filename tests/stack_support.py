@@ -22,6 +22,7 @@ import requests
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from dialer.agents.pauses import seed_default_pause_codes
 from dialer.app import create_app
 from dialer.campaigns import pacer
 from dialer.campaigns.models import CallAttempt
@@ -99,12 +100,17 @@ class Stack:
 
 
 @pytest.fixture
-def stack(settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
+def stack(request, settings: Settings, db, redis_client, monkeypatch) -> Iterator[Stack]:
+    """The stack at SPEED; `@pytest.mark.stack_speed(1)` for a test where a person (a
+    browser) acts within the carrier's timeouts."""
     with db.begin() as s:
         seed_default_codes(s)
+        seed_default_pause_codes(s)
+    marker = request.node.get_closest_marker("stack_speed")
+    speed = float(marker.args[0]) if marker else SPEED
     # 10:00 in Vietnam today: inside every calling window.
     start = datetime.combine(datetime.now(VN).date(), datetime.min.time(), VN) + timedelta(hours=10)
-    clock = Clock.started_now(SPEED, sim_start=start)
+    clock = Clock.started_now(speed, sim_start=start)
     mock = MockCarrier(clock=clock, seed=11)
     mock_url = mock.start_in_thread()
     port = free_port()

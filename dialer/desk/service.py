@@ -4,7 +4,7 @@ the agent's callbacks and payment schedule, the campaigns they may work. Pure re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -214,3 +214,19 @@ def workable_campaigns(session: Session, *, agent: Agent) -> list[Campaign]:
         .order_by(Campaign.id.desc())
     )
     return [c for c in campaigns if may_work(c.team, c.agent_ids or [], agent.team, agent.id)]
+
+
+def days_from(start: date, days: int) -> list[date]:
+    """The dates a promise or a callback may fall on: start and the `days` after it."""
+    return [start + timedelta(days=n) for n in range(days + 1)]
+
+
+def callback_times(window_start: time, window_end: time, step_minutes: int = 15) -> list[str]:
+    """HH:MM slots inside the calling window (before its end), for a callback's time:
+    the agent cannot pick a time the dialer may not call."""
+    slots, at = [], datetime.combine(date.min, window_start)
+    end = datetime.combine(date.min, window_end)
+    while at < end:
+        slots.append(at.strftime("%H:%M"))
+        at += timedelta(minutes=step_minutes)
+    return slots

@@ -5,7 +5,6 @@ through the JSON API (go on line, ready, pause, record a code), as any client wo
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import wraps
 from zoneinfo import ZoneInfo
 
@@ -21,6 +20,8 @@ from dialer.auth.models import User
 from dialer.callflow import common
 from dialer.callflow.screen_pop import agent_codes
 from dialer.campaigns import preview
+from dialer.campaigns import service as campaigns
+from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.desk import actions, service
@@ -121,7 +122,11 @@ def call(attempt_id: int):
         script = common.talk_script_of(s, campaign)
         sections = scripts.render_talk_track(script, context=context, language=language)
         today = _local_today(rt)
-        now_local = rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone))
+        profile = (
+            campaigns.effective_profile(campaign)
+            if campaign
+            else get_profile(campaigns.DEFAULT_SETTINGS["compliance_profile"])
+        )
         return render_template(
             "desk/call.html",
             attempt=attempt,
@@ -129,16 +134,24 @@ def call(attempt_id: int):
             sections=sections,
             codes=_codes(s),
             today=today,
-            promise_max=today + timedelta(days=MAX_PROMISE_DAYS),
-            callback_min=now_local.strftime("%Y-%m-%dT%H:%M"),
-            callback_max=(now_local + timedelta(days=MAX_CALLBACK_DAYS)).strftime("%Y-%m-%dT%H:%M"),
-            window=(campaign.window_start, campaign.window_end) if campaign else (None, None),
+            promise_days=service.days_from(today, MAX_PROMISE_DAYS),
+            callback_days=service.days_from(today, MAX_CALLBACK_DAYS),
+            callback_times=service.callback_times(profile.window_start, profile.window_end),
+            window=(f"{profile.window_start:%H:%M}", f"{profile.window_end:%H:%M}"),
             **view,
         )
 
 
+# The codes an agent sets most, first: they get the shortcuts 1-9.
+COMMON_FIRST = ("PTP", "CAB", "RTP", "PAID", "WFP", "HUP", "NCP", "LEM", "NAB")
+
+
 def _codes(s):
-    return agent_codes(s)
+    def order(code: dict) -> tuple[int, str]:
+        name = code["code"]
+        return (COMMON_FIRST.index(name) if name in COMMON_FIRST else len(COMMON_FIRST), name)
+
+    return sorted(agent_codes(s), key=order)
 
 
 @bp.get("/accounts/<account_no>")

@@ -4,6 +4,7 @@ with the Twilio Voice SDK on the real carrier. Used only when TWILIO_API_BASE na
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -12,6 +13,7 @@ from dialer.config import Settings
 from dialer.telephony.carrier import CarrierError
 
 ACTIONS = ("register", "answer", "reject", "hangup")
+RING_WAIT_SECONDS = 5.0
 
 
 def kind(settings: Settings) -> str:
@@ -33,6 +35,18 @@ def command(settings: Settings, *, endpoint: str, action: str) -> dict[str, Any]
         raise CarrierError("the built-in softphone works only with the mock carrier")
     body: dict[str, Any] = {"auto_answer": False} if action == "register" else {action: True}
     url = f"{settings.twilio_api_base.rstrip('/')}/_mock/endpoints/{identity}"
+    # The desk shows Answer as soon as the agent asks for their leg; the carrier may take
+    # a moment to make it ring. A press before the ring waits for it (as a headset's
+    # answer key held down would), a few seconds at most.
+    deadline = time.monotonic() + (RING_WAIT_SECONDS if action in ("answer", "reject") else 0)
+    while True:
+        out = _post(url, body)
+        if out.get("affected") or time.monotonic() >= deadline:
+            return out
+        time.sleep(0.1)
+
+
+def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         response = requests.post(url, json=body, timeout=5)
     except requests.RequestException as exc:

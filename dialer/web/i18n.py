@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from flask import Flask, request
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
@@ -93,6 +94,12 @@ def _namer(names: dict[str, str]):
     return name
 
 
+def weekday_date(value: date) -> str:
+    """A day to choose, in the page's language: "Thứ Năm, 03/12/2026"."""
+    weekday = format_date(value, "EEEE", locale=str(get_locale() or "vi"))
+    return f"{weekday[:1].upper()}{weekday[1:]}, {value.strftime('%d/%m/%Y')}"
+
+
 def init_app(app: Flask) -> None:
     tz = app.extensions["dialer"].settings.timezone
     zone = ZoneInfo(tz)
@@ -116,7 +123,11 @@ def init_app(app: Flask) -> None:
         return "" if value is None else value.astimezone(zone).strftime("%d/%m/%Y")
 
     app.jinja_env.filters.update(
-        vnd=vnd, ddmmyyyy=ddmmyyyy, local_time=local_time, local_date=local_date
+        vnd=vnd,
+        ddmmyyyy=ddmmyyyy,
+        local_time=local_time,
+        local_date=local_date,
+        weekday_date=weekday_date,
     )
     app.jinja_env.filters.update({kind: _namer(names) for kind, names in NAMES.items()})
     app.jinja_env.globals.update(

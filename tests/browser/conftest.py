@@ -10,6 +10,8 @@ skipped, with the reason in the skip and once more at the end of the run's outpu
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,8 @@ def browser() -> Iterator[Browser]:
             executable_path=support.chromium_path(),
             headless=True,
             args=support.LAUNCH_ARGS,
+            # Chromium takes its formats (a date input's dd/mm/yyyy) from the language.
+            env={**os.environ, "LANGUAGE": "vi", "LANG": "vi_VN.UTF-8"},
         )
         try:
             yield browser
@@ -64,7 +68,18 @@ def page(browser: Browser) -> Iterator[Page]:
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     try:
         page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+        )
         yield page
+        # A script error on a page is a defect even when the test's checks passed.
+        # (A refusal the test asks for, 400/401/403/422/429, shows as a failed resource load.)
+        expected = re.compile(r"status of (400|401|403|422|429)")
+        unexpected = [e for e in errors if not expected.search(e)]
+        assert not unexpected, f"errors on the page: {unexpected}"
     finally:
         context.close()
 

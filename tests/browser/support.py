@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("DIALER_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# --lang: the centre's computers run in Vietnamese, so date inputs read dd/mm/yyyy.
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=vi-VN"]
 
 # Set by tests/browser/conftest.py to a directory under pytest's basetemp.
 _fallback_dir: Path | None = None

@@ -15,11 +15,13 @@ TWILIO_JS = REPO_ROOT / "dialer" / "web" / "static" / "vendor" / "twilio-voice" 
 
 PAGES = {
     "/": (
-        '<!doctype html><html><body><button id="b" onclick="this.textContent=\'Đã bấm\'">'
+        '<!doctype html><html><head><link rel="icon" href="data:,"></head><body>'
+        '<button id="b" onclick="this.textContent=\'Đã bấm\'">'
         "Bấm</button></body></html>"
     ),
     "/twilio.html": (
-        '<!doctype html><html><head><script src="/twilio.min.js"></script></head>'
+        '<!doctype html><html><head><link rel="icon" href="data:,">'
+        '<script src="/twilio.min.js"></script></head>'
         '<body><p id="r"></p><script>document.getElementById("r").textContent = '
         '(typeof Twilio === "object" && typeof Twilio.Device === "function") ? "ok" : "missing";'
         "</script></body></html>"

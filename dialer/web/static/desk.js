@@ -92,7 +92,7 @@ function tick() {
     const left = Math.ceil(wrapUpDeadline - now);
     timer.hidden = false;
     timer.classList.toggle("over", left <= 0);
-    timer.textContent = left > 0 ? text.wrapup_left.replace("{s}", left) : text.wrapup_over;
+    timer.textContent = left > 0 ? text.wrapup_left.replace("{s}", clockText(left)) : text.wrapup_over;
   } else {
     timer.hidden = true;
   }
@@ -175,16 +175,8 @@ function fieldError(form, name, message) {
   return true;
 }
 
-function outsideWindow(article, value) {
-  const start = article.dataset.windowStart, end = article.dataset.windowEnd;
-  if (!start || !end || !value) return false;
-  const hhmm = value.slice(11, 16);
-  return hhmm < start || hhmm > end;
-}
-
 function bindCall() {
   const form = $("disposition");
-  const article = document.querySelector("#call article.call");
   form.addEventListener("change", (e) => { if (e.target.name === "code") showFields(form); });
   showFields(form);
   form.addEventListener("submit", async (e) => {
@@ -194,13 +186,14 @@ function bindCall() {
     if (!label) { fieldError(form, "code", text.choose_code); return; }
     const body = { code: label.querySelector("input").value };
     for (const field of form.querySelectorAll(".field:not([hidden])")) {
-      const input = field.querySelector("input, textarea");
+      if (field.dataset.field === "callback_at") {
+        // The centre's local time; the server reads a time without a zone as the centre's.
+        body.callback_at = `${form.elements.callback_day.value}T${form.elements.callback_time.value}`;
+        continue;
+      }
+      const input = field.querySelector("input, textarea, select");
       if (!input || input.value.trim() === "") continue;
       body[input.name] = input.name === "promise_amount" ? Number(input.value) : input.value.trim();
-    }
-    if (body.callback_at && outsideWindow(article, body.callback_at)) {
-      fieldError(form, "callback_at", text.outside_window);
-      return;
     }
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
