@@ -13,7 +13,7 @@ from dialer.auth.models import User
 from dialer.auth.service import hash_password
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.outcomes.catalogue import seed_default_codes
-from dialer.outcomes.models import ActionCode, Disposition, Promise
+from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise
 from dialer.portfolio.models import Account, Phone
 
 _seq = count(1)
@@ -152,6 +152,58 @@ def promise(
     session.add(p)
     session.flush()
     return p
+
+
+def attempt(
+    session: Session,
+    *,
+    account: Account,
+    agent_id: int | None = None,
+    campaign_id: int | None = None,
+) -> CallAttempt:
+    """A connected call of the account's first phone (an entry in a campaign if none is given)."""
+    if campaign_id is None:
+        campaign_id = campaign(session).id
+    e = CampaignEntry(campaign_id=campaign_id, account_id=account.id, score=0.0)
+    session.add(e)
+    session.flush()
+    a = CallAttempt(
+        campaign_id=campaign_id,
+        entry_id=e.id,
+        account_id=account.id,
+        phone_id=account.phones[0].id,
+        agent_id=agent_id,
+        status="in-progress",
+        result="human",
+        call_sid=f"CA{next(_seq):032x}",
+    )
+    session.add(a)
+    session.flush()
+    return a
+
+
+def callback(
+    session: Session, *, account: Account, agent_id: int, due_at: datetime, same_agent: bool = True
+) -> Callback:
+    """A scheduled callback with the CAB disposition of a call by this agent."""
+    if session.get(ActionCode, "CAB") is None:
+        seed_default_codes(session)
+    call = attempt(session, account=account, agent_id=agent_id)
+    d = Disposition(
+        attempt_id=call.id, account_id=account.id, agent_id=agent_id, code="CAB", set_by="agent"
+    )
+    session.add(d)
+    session.flush()
+    cb = Callback(
+        account_id=account.id,
+        campaign_id=call.campaign_id,
+        disposition_id=d.id,
+        agent_id=agent_id if same_agent else None,
+        due_at=due_at,
+    )
+    session.add(cb)
+    session.flush()
+    return cb
 
 
 def script_source(name: str = "thu-nghiem", **parts: object) -> str:

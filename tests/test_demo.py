@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -91,3 +92,20 @@ def test_demo_ivr_mode_lands_every_branch(tmp_path):
     assert summary["callbacks"]["scheduled"] == summary["ivr_agent_requests"]  # nobody free
     assert isinstance(summary["webhook_ms_p50"], float)
     assert summary["consistency"]["promises_without_connected_call"] == 0
+
+
+def test_demo_not_headless_says_where_the_desk_is_and_how_to_sign_in(tmp_path):
+    """Not headless, the demo makes a desk sign-in for a person (tests/browser/ takes a call
+    with it); without a terminal it runs timed, like headless."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DIALER_", "TWILIO_"))}
+    env["DIALER_HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "dialer.cli", "demo", "--accounts", "30", "--agents", "2",
+         "--minutes", "5", "--seed", "4"],
+        env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert re.search(r"Agent desk: http://127\.0\.0\.1:\d+/desk  sign in as demo / \w{12}", out)
+    assert re.search(r"Console: +http://127\.0\.0\.1:\d+/  sign in as giamsat / \w{12}", out)
+    assert "Demo summary" in out

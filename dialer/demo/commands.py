@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 
 import click
 
@@ -67,6 +68,16 @@ def print_summary(s: dict) -> None:
         click.echo(f"  The mock carrier saw {s['carrier_calls']} customer calls.")
 
 
+def _wait_for_enter(until: threading.Event) -> None:
+    click.echo("Calls run in real time. Press Enter to stop calling and see the summary.")
+
+    def wait() -> None:
+        sys.stdin.readline()
+        until.set()
+
+    threading.Thread(target=wait, daemon=True, name="enter").start()
+
+
 @click.command("demo")
 @click.option("--accounts", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option(
@@ -78,17 +89,13 @@ def print_summary(s: dict) -> None:
 @click.option(
     "--minutes",
     type=click.FloatRange(min=1),
-    default=60,
-    show_default=True,
-    help="simulated minutes of calling at most",
+    help="simulated minutes of calling at most [60; with a person at the desk: until Enter]",
 )
 @click.option("--max-calls", type=click.IntRange(min=1), help="stop after this many calls")
 @click.option(
     "--speed",
     type=click.FloatRange(1, 1000),
-    default=90,
-    show_default=True,
-    help="simulated seconds per real second",
+    help="simulated seconds per real second [90; 1 with a person at the desk]",
 )
 @click.option(
     "--mode",
@@ -105,16 +112,25 @@ def demo(accounts, agents, seed, minutes, max_calls, speed, mode, headless, as_j
         agents = 0 if mode == "ivr" else 5
     if agents == 0 and mode != "ivr":
         raise click.BadParameter("a campaign with agents needs at least one", param_hint="--agents")
+    # Not headless: a person may take calls at the desk. At a terminal the demo then runs
+    # in real time (a person answers within the carrier's ring time and wraps up within
+    # the campaign's limit) until they press Enter.
+    person = not headless and not as_json
+    interactive = person and sys.stdin.isatty()
+    until = threading.Event() if interactive and minutes is None else None
     options = DemoOptions(
         accounts=accounts,
         agents=agents,
         seed=seed,
-        minutes=minutes,
+        minutes=minutes or (10**6 if until else 60),
         max_calls=max_calls,
-        speed=speed,
+        speed=speed or (1.0 if interactive else 90.0),
         mode=mode,
         headless=headless,
         as_json=as_json,
+        person=person,
+        until=until,
+        on_desk=(lambda _signins: _wait_for_enter(until)) if until else None,
     )
 
     def finish(summary: dict, console: str) -> None:
@@ -122,7 +138,7 @@ def demo(accounts, agents, seed, minutes, max_calls, speed, mode, headless, as_j
             click.echo(json.dumps(summary, ensure_ascii=False))
             return
         print_summary(summary)
-        if not headless and sys.stdin.isatty():
+        if interactive and until is None:
             click.echo(f"\nThe console is still up at {console}/ . Press Enter to stop the demo.")
             sys.stdin.readline()
 

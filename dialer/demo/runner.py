@@ -59,6 +59,13 @@ class DemoOptions:
     extra_streams: int = 0
     database_url: str | None = None  # PostgreSQL instead of the embedded SQLite
     redis_url: str | None = None  # a Redis server instead of the embedded one
+    # A person takes calls at the desk beside the bots: the demo makes them an agent user
+    # (and an administrator for the console) and says how to sign in.
+    person: bool = False
+    # Calling stops when this is set (the person pressed Enter), else after `minutes`.
+    until: threading.Event | None = None
+    # Called once everything is up, with the desk's address and the sign-ins.
+    on_desk: Callable[[dict[str, str]], None] | None = None
 
 
 @dataclass
@@ -125,13 +132,46 @@ def _stop_all(demo: Demo) -> None:
             proc.popen.wait()
 
 
-def _run_cli(args: list[str], env: dict[str, str]) -> str:
+def _run_cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "dialer.cli", *args], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "dialer.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
     )
     if result.returncode != 0:
         raise DemoError(f"`dialer {' '.join(args)}` failed: {result.stderr.strip()}")
     return result.stdout
+
+
+PERSON, ADMIN = "demo", "giamsat"
+
+
+def _password() -> str:
+    """12 letters and digits: easy to type from the terminal, 71 bits."""
+    alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+def _person_sign_ins(env: dict[str, str], web: str) -> dict[str, str]:
+    """An agent user for the person at the desk and an administrator for the console, made
+    with the real CLI; fresh passwords each run (printed, never stored in the clear)."""
+    out = {"desk": f"{web}/desk", "username": PERSON, "admin_username": ADMIN}
+    out["password"], out["admin_password"] = _password(), _password()
+    made = _run_cli(
+        ["users", "create", PERSON, "--role", "agent", "--team", "demo",
+         "--name", "Điện thoại viên (bạn)", "--password-stdin"],
+        env,
+        stdin=out["password"] + "\n",
+    )  # fmt: skip
+    out["agent_id"] = made.rsplit("agent ", 1)[-1].rstrip(".\n")
+    _run_cli(
+        ["users", "create", ADMIN, "--role", "admin", "--name", "Giám sát", "--password-stdin"],
+        env,
+        stdin=out["admin_password"] + "\n",
+    )
+    return out
 
 
 def _demo_clock(speed: float, tz: str) -> Clock:
@@ -214,11 +254,28 @@ def run_demo(
         _start(demo, "pacer", ["pacer", "--interval", f"{interval:.3f}"], env, logs)
         _wait_http(f"http://127.0.0.1:{mock_port}/_mock/clock", mock)
         _wait_http(f"{web}/healthz", webp)
-        demo.say(f"Console: {web}/   mock carrier: http://127.0.0.1:{mock_port}/_mock/calls")
+        demo.say(f"Mock carrier: http://127.0.0.1:{mock_port}/_mock/calls")
         mock_url = f"http://127.0.0.1:{mock_port}"
+        if options.person:
+            person = _person_sign_ins(env, web)
+            demo.say(
+                f"Agent desk: {person['desk']}  sign in as {person['username']} / "
+                f"{person['password']} (the bots take the other calls)\n"
+                f"Console:    {web}/  sign in as {person['admin_username']} / "
+                f"{person['admin_password']}"
+            )
+            if options.on_desk is not None:
+                options.on_desk(person)
         if options.mode == "ivr":
             _script_ivr_callers(settings, env, mock_url, options.seed)
         summary = _drive(demo, web, token, clock, settings, env, options)
+        if options.person:
+            _api(
+                requests.Session(),
+                "POST",
+                f"{web}/api/agents/{person['agent_id']}/logout",
+                headers={"Authorization": f"Bearer {token}"},
+            )
         summary["carrier_calls"] = carrier_calls(mock_url)
         summary.update(latencies(mock_url))
         summary["cpu_seconds"] = {p.name: _cpu_seconds(p.popen.pid) for p in demo.processes}
@@ -304,6 +361,8 @@ def _drive(
         if sim_minutes >= options.minutes:
             break
         if options.max_calls is not None and status["calls_placed"] >= options.max_calls:
+            break
+        if options.until is not None and options.until.is_set():
             break
         # A supervisor's console reads the status every few seconds; the demo once a
         # second of real time (more would load the web process it measures).
@@ -397,7 +456,8 @@ def _script_ivr_callers(settings: Settings, env: dict[str, str], mock_url: str, 
 
 def _settle(http: requests.Session, web: str, cid: int, clock: Clock) -> None:
     """Let calls in flight finish and agents record their last results (bounded)."""
-    deadline = time.monotonic() + clock.real_seconds(15 * 60) + 10
+    # At most two real minutes: at real time (a person at the desk) a long call may go on.
+    deadline = time.monotonic() + min(clock.real_seconds(15 * 60) + 10, 120)
     while time.monotonic() < deadline:
         status = _api(http, "GET", f"{web}/api/campaigns/{cid}")
         if status["in_progress"] == 0:

@@ -44,7 +44,7 @@ def agent_required(view):
     @login_required
     def wrapped(*args, **kwargs):
         if current_user.agent_id is None:
-            if request.path.startswith("/desk/") and request.method == "GET":
+            if request.endpoint == "desk.desk":
                 return redirect(url_for("web.console"))
             abort(403)
         return view(*args, **kwargs)
