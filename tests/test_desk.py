@@ -130,7 +130,7 @@ def test_another_agent_named_in_the_body_is_refused(app, db):
 
 
 def test_the_desks_own_actions_check_whose_call_it_is(app, db):
-    client, _, agent_id = _agent_client(app, db)
+    client, _, _ = _agent_client(app, db)
     with db.begin() as s:
         account = factories.account(s)
         theirs = factories.attempt(s, account=account, agent_id=factories.agent(s).id).id
