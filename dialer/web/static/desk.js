@@ -324,6 +324,9 @@ hangupButton.addEventListener("click", () => phone.hangup());
 
 // ---- start -----------------------------------------------------------------------------------
 
+// The softphone registers on load, like a desk phone plugged in: ready to receive the leg
+// the dialer places when the agent goes on line.
+phone.register();
 setState({ ...config.state, since: config.state.since ?? config.now });
 if (config.state.attempt_id && ["on_call", "wrap_up", "reserved"].includes(config.state.state)) {
   loadCall(config.state.attempt_id);
