@@ -275,3 +275,62 @@ def test_the_next_address_after_sign_in_stays_on_this_site(app, db):
         data={"username": agent.username, "password": PASSWORD, "csrf_token": token},
     )
     assert response.headers["Location"].endswith("/desk")
+
+
+def test_a_team_lead_reaches_only_their_teams_campaigns_accounts_and_alerts(app, db):
+    lead = make_user(db, role="lead", team="B2")
+    with db.begin() as s:
+        theirs = factories.campaign(s, team="B9", state="running")
+        ours = factories.campaign(s, team="B2", state="running")
+        stranger = factories.account(s, customer_name="Khách Của B9")
+        factories.entry(s, campaign=theirs, account=stranger)
+        ids = theirs.id, ours.id, stranger.account_no
+    client = app.test_client()
+    sign_in(client, lead.username)
+    headers = {"X-CSRFToken": csrf_of(client.get("/").get_data(as_text=True))}
+    assert client.get(f"/api/campaigns/{ids[0]}").status_code == 403
+    assert client.post(f"/api/campaigns/{ids[0]}/stop", headers=headers).status_code == 403
+    assert client.get(f"/api/campaigns/{ids[1]}").status_code == 200
+    made = client.post("/api/campaigns", json={"name": "B2 chiều"}, headers=headers)
+    assert made.status_code == 201 and made.get_json()["team"] == "B2"  # their team's
+    other = client.post("/api/campaigns", json={"name": "X", "team": "B9"}, headers=headers)
+    assert other.status_code == 403
+    rendered = client.get(f"/api/scripts/thu-hoi-no-mac-dinh/render?account={ids[2]}")
+    assert rendered.status_code == 403 and "Khách Của B9" not in rendered.get_data(as_text=True)
+    assert client.put("/api/scripts/x", json={"source": "x"}, headers=headers).status_code == 403
+    paid = client.post(
+        "/api/payments",
+        json={"account_no": ids[2], "amount": 1, "paid_on": "2026-12-01", "reference": "R"},
+        headers=headers,
+    )
+    assert paid.status_code == 403  # the bank's payment feed, not a lead
+
+
+def test_another_agents_call_is_refused_before_anything_about_the_account_is_said(app, db):
+    me = make_user(db, role="agent", team="B2")
+    with db.begin() as s:
+        account = factories.account(s, overdue=7_777_777, principal=77_777_777)
+        theirs = factories.attempt(s, account=account, agent_id=factories.agent(s).id).id
+    client = app.test_client()
+    sign_in(client, me.username)
+    headers = {"X-CSRFToken": csrf_of(client.get("/desk").get_data(as_text=True))}
+    for method in ("post", "put"):
+        refused = getattr(client, method)(
+            f"/api/attempts/{theirs}/disposition",
+            json={"code": "PTP", "promise_amount": 10**12, "promise_date": "2020-01-01"},
+            headers=headers,
+        )
+        assert refused.status_code == 403
+        assert "77" not in refused.get_data(as_text=True)
+
+
+def test_another_authorization_scheme_does_not_skip_the_csrf_check(app, db):
+    agent = make_user(db, role="agent")
+    client = app.test_client()
+    sign_in(client, agent.username)
+    basic = client.post(
+        "/desk/locale", data={"locale": "en"}, headers={"Authorization": "Basic eDp5"}
+    )
+    assert basic.status_code == 400  # a proxy's Basic header is not our bearer token
+    junk = client.post("/desk/locale", data={"locale": "en"}, headers={"Authorization": "Bearer x"})
+    assert junk.status_code == 401

@@ -146,8 +146,10 @@ def all_agents_stream(
     stop: threading.Event | None = None,
     lifetime: float = STREAM_LIFETIME_SECONDS,
     keepalive: float | None = None,
+    agents: set[int] | None = None,
 ) -> Iterator[str]:
-    """Every agent's state changes, for a supervisor's console."""
+    """Every agent's state changes (with `agents`, only theirs: a team lead's team), for a
+    supervisor's console."""
     stop = stop or threading.Event()
     r, key = rt.redis, Keys.presence_log()
     yield f"retry: {RETRY_MS}\n\n"
@@ -157,8 +159,10 @@ def all_agents_stream(
     for item in _follow(rt.blocking_redis, key, after, stop, deadline, every):
         if item is None:
             yield ": keepalive\n\n"
-        else:
-            yield sse(change_of(*item), event="state", event_id=item[0])
+            continue
+        change = change_of(*item)
+        if agents is None or change["agent_id"] in agents:
+            yield sse(change, event="state", event_id=item[0])
 
 
 class StreamSlots:

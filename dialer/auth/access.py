@@ -46,8 +46,12 @@ class Principal:
         return self.role is Role.ADMIN or self.is_system
 
 
+def has_bearer() -> bool:
+    return request.headers.get("Authorization", "").startswith("Bearer ")
+
+
 def _from_bearer(header: str) -> Principal:
-    token = header[7:].strip() if header.startswith("Bearer ") else ""
+    token = header[7:].strip()
     rt = current_runtime()
     shared = rt.settings.api_token
     if token and shared and secrets.compare_digest(token, shared):
@@ -65,7 +69,8 @@ def current_principal() -> Principal | None:
     if "principal" in g:
         return g.principal
     header = request.headers.get("Authorization", "")
-    if header:
+    # Only a bearer token is ours; another scheme (a proxy's Basic) leaves the cookie to say.
+    if header.startswith("Bearer "):
         principal = _from_bearer(header)
     elif current_user.is_authenticated:
         user = current_user

@@ -10,6 +10,7 @@ import click
 
 from dialer.auth import clients, service, sessions
 from dialer.auth.models import Role, Scope
+from dialer.auth.views import sign_off_agent
 from dialer.runtime import get_runtime
 
 
@@ -96,12 +97,16 @@ def _end_sessions(user_id: int) -> int:
 @click.argument("username")
 def disable(username: str) -> None:
     """Stop a user signing in; their open sessions end now."""
+    rt = get_runtime()
     try:
-        with get_runtime().db.begin() as s:
-            user_id = service.disable(s, username=username).id
+        with rt.db.begin() as s:
+            user = service.disable(s, username=username)
+            user_id, agent_id = user.id, user.agent_id
     except service.UserError as exc:
         raise click.ClickException(str(exc)) from None
     ended = _end_sessions(user_id)
+    if agent_id is not None:
+        sign_off_agent(rt, agent_id)
     click.echo(f"User {username} disabled ({ended} open session(s) ended).")
 
 

@@ -28,6 +28,12 @@ def renew(redis: redis_lib.Redis, *, session_id: str, idle_seconds: int) -> int 
     return int(user_id) if user_id is not None else None
 
 
+def alive(redis: redis_lib.Redis, *, session_id: str, user_id: int) -> bool:
+    """Still signed in (without renewing it: an open event stream is not activity)."""
+    owner = redis.get(Keys.sign_in(session_id))
+    return owner is not None and int(owner) == user_id
+
+
 def end(redis: redis_lib.Redis, *, session_id: str) -> None:
     user_id = redis.getdel(Keys.sign_in(session_id))
     if user_id is not None:

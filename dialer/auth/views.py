@@ -24,7 +24,9 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from dialer.auth import service, sessions
+from dialer.agents import presence
+from dialer.agents import service as agents
+from dialer.auth import access, service, sessions
 from dialer.auth.models import Role, User
 from dialer.http import current_runtime
 from dialer.redis import Keys, redis_url
@@ -133,25 +135,36 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    rt = current_runtime()
     session_id = session.get("sid")
+    if current_user.is_authenticated and current_user.agent_id is not None:
+        sign_off_agent(rt, current_user.agent_id)
     if session_id:
-        sessions.end(current_runtime().redis, session_id=session_id)
+        sessions.end(rt.redis, session_id=session_id)
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
+def sign_off_agent(rt, agent_id: int) -> None:
+    """A user who signs out (or is disabled) is off the dialer too: no call may reach an
+    agent nobody is sitting at."""
+    if presence.get(rt.redis, agent_id).state != presence.AgentState.OFFLINE:
+        agents.logout(rt, agent_id)
+
+
 def _csrf_guard() -> None:
     """A state-changing request made with the session cookie carries the page's token. A
     request with neither cookie session nor bearer token is refused by the API's own check
     (401), so only a sign-in form is checked for someone not signed in yet."""
-    if (
-        request.method in _UNSAFE
-        and request.blueprint not in _NO_CSRF_BLUEPRINTS
-        and not request.headers.get("Authorization")
-        and (current_user.is_authenticated or request.endpoint == "auth.login")
-    ):
+    if request.method not in _UNSAFE or request.blueprint in _NO_CSRF_BLUEPRINTS:
+        return
+    # A browser never adds a bearer token by itself (a cross-site page cannot either: the
+    # header makes it a CORS request we do not allow); the token must be good.
+    if access.has_bearer() and access.principal_or_raise().scope is not None:
+        return
+    if current_user.is_authenticated or request.endpoint in ("auth.login", "auth.logout"):
         csrf.protect()
 
 

@@ -5,10 +5,21 @@ the webhooks, which therefore never wait for a stream)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+import time
+from collections.abc import Callable
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    request,
+    session,
+    stream_with_context,
+)
 
 from dialer.agents import events
-from dialer.auth import access
+from dialer.auth import access, reach, sessions
 from dialer.callflow.screen_pop import screen_pop
 from dialer.http import current_runtime
 
@@ -39,15 +50,41 @@ def _stream(body) -> Response:
         response.headers["Retry-After"] = "5"
         return response
 
+    check = _signed_in_check()
+
     def guarded():
         try:
-            yield from body
+            for chunk in body:
+                if not check():
+                    return  # signed out, disabled or idle: the stream ends with the session
+                yield chunk
         finally:
             slots.give_back()
 
     return Response(
         stream_with_context(guarded()), mimetype="text/event-stream", headers=STREAM_HEADERS
     )
+
+
+SESSION_CHECK_SECONDS = 5.0
+
+
+def _signed_in_check() -> Callable[[], bool]:
+    """For a signed-in user's stream: a check, at most every few seconds, that their
+    session still stands (an API client's token was checked when the stream opened)."""
+    principal = access.principal_or_raise()
+    session_id = session.get("sid")
+    if principal.user_id is None or not session_id:
+        return lambda: True
+    r, user_id, last = current_runtime().redis, principal.user_id, [time.monotonic()]
+
+    def check() -> bool:
+        if time.monotonic() - last[0] < SESSION_CHECK_SECONDS:
+            return True
+        last[0] = time.monotonic()
+        return sessions.alive(r, session_id=session_id, user_id=user_id)
+
+    return check
 
 
 @bp.get("/<int:agent_id>/events")
@@ -71,4 +108,7 @@ def all_agents_events():
     access.require_role(*access.STAFF)
     rt = current_runtime()
     last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    return _stream(events.all_agents_stream(rt, last or None))
+    team = reach.team_of_principal()
+    with rt.db.session() as s:
+        agents = None if team is None else reach.team_agent_ids(s, team)
+    return _stream(events.all_agents_stream(rt, last or None, agents=agents))

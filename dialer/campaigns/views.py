@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from dialer.auth import access
+from dialer.auth import access, reach
 from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns.jobs import job_lifetime
 from dialer.campaigns.models import Campaign, CampaignTemplate
@@ -20,6 +20,29 @@ from dialer.http import ApiError, current_runtime, field, json_body
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 bp.before_request(access.require_api(access.STAFF))
+
+
+@bp.before_request
+def _within_team() -> None:
+    """A team lead reaches their team's campaigns and templates only."""
+    args = request.view_args or {}
+    if "campaign_id" not in args and "template_id" not in args:
+        return
+    with current_runtime().db.session() as s:
+        if "campaign_id" in args:
+            reach.check_team(_get(s, args["campaign_id"]).team)
+        else:
+            reach.check_team((_template(s, args["template_id"]).settings or {}).get("team"))
+
+
+def _own_team(settings: dict[str, Any]) -> dict[str, Any]:
+    """A lead's new campaign or template is their team's (another team is refused)."""
+    team = reach.team_of_principal()
+    if team is None:
+        return settings
+    if settings.get("team") not in (None, team):
+        raise ApiError(f"a team lead creates campaigns for their own team ({team})", 403)
+    return {**settings, "team": team}
 
 
 def _get(s, campaign_id: int) -> Campaign:
@@ -40,7 +63,7 @@ def create():
     """Body: {"name": ..., and any campaign setting (see service.DEFAULT_SETTINGS)}."""
     body = json_body()
     name = field(body, "name", str, required=True)
-    settings = {k: v for k, v in body.items() if k != "name"}
+    settings = _own_team({k: v for k, v in body.items() if k != "name"})
     rt = current_runtime()
     try:
         with rt.db.begin() as s:
@@ -210,9 +233,16 @@ def blocked_csv(campaign_id: int):
 @bp.get("/templates")
 def list_templates():
     rt = current_runtime()
+    team = reach.team_of_principal()
     with rt.db.session() as s:
         rows = s.scalars(select(CampaignTemplate).order_by(CampaignTemplate.name)).all()
-        return jsonify([templates.describe(t, rt.clock.now()) for t in rows])
+        return jsonify(
+            [
+                templates.describe(t, rt.clock.now())
+                for t in rows
+                if team is None or (t.settings or {}).get("team") == team
+            ]
+        )
 
 
 @bp.post("/templates")
@@ -224,7 +254,9 @@ def save_template():
     try:
         with rt.db.begin() as s:
             source = field(body, "from_campaign", int)
-            settings = (
+            if source is not None:
+                reach.check_team(_get(s, source).team)
+            settings = _own_team(
                 service.settings_of(_get(s, source))
                 if source is not None
                 else field(body, "settings", dict, {})

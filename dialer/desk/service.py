@@ -1,5 +1,6 @@
-"""What the desk shows: who may see an account, the account on screen with its history,
-the agent's callbacks and payment schedule, the campaigns they may work. Pure reads."""
+"""What the desk shows: the account on screen with its history, the agent's callbacks and
+payment schedule, the campaigns they may work, the days and times a promise or a callback
+may take. Reads only (who may see an account: auth/reach.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dialer.agents.models import Agent
 from dialer.agents.service import may_work
-from dialer.auth.access import Principal
-from dialer.auth.models import Role
-from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
+from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.campaigns.ranking import bucket_of
 from dialer.outcomes.catalogue import load_catalogue
 from dialer.outcomes.models import Callback, Disposition, Promise
@@ -22,43 +21,6 @@ from dialer.portfolio.models import Account, Payment, Phone
 from dialer.privacy import mask_national_id, mask_phone
 
 HISTORY = 10  # rows of each history list on the screen
-
-
-def may_see_account(session: Session, *, principal: Principal, account_id: int) -> bool:
-    """An administrator (or an all-reaching API client) sees every account; an agent, the
-    accounts of the campaigns they may work and of their own calls; a team lead, those of
-    their team's campaigns and of their agents' calls."""
-    if principal.is_admin:
-        return True
-    if principal.role is Role.AGENT and principal.agent_id is not None:
-        own_call = exists().where(
-            CallAttempt.account_id == account_id, CallAttempt.agent_id == principal.agent_id
-        )
-        if session.scalar(select(own_call)):
-            return True
-        campaigns = session.execute(
-            select(Campaign.team, Campaign.agent_ids)
-            .join(CampaignEntry, CampaignEntry.campaign_id == Campaign.id)
-            .where(CampaignEntry.account_id == account_id)
-            .distinct()
-        ).all()
-        return any(
-            may_work(team, agent_ids or [], principal.team, principal.agent_id)
-            for team, agent_ids in campaigns
-        )
-    if principal.role is Role.LEAD and principal.team:
-        team_call = exists().where(
-            CallAttempt.account_id == account_id,
-            CallAttempt.agent_id == Agent.id,
-            Agent.team == principal.team,
-        )
-        team_campaign = exists().where(
-            CampaignEntry.account_id == account_id,
-            CampaignEntry.campaign_id == Campaign.id,
-            Campaign.team == principal.team,
-        )
-        return bool(session.scalar(select(or_(team_call, team_campaign))))
-    return False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 
 from dialer.agents import pauses, presence
 from dialer.agents.models import Agent
-from dialer.auth import access
+from dialer.auth import access, reach
 from dialer.auth import service as users
 from dialer.auth.models import User
 from dialer.callflow import common
@@ -43,6 +43,8 @@ def agent_required(view):
     @wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
+        if access.has_bearer():
+            abort(403)  # the desk is a person's, at their browser; systems use the JSON API
         if current_user.agent_id is None:
             if request.endpoint == "desk.desk":
                 return redirect(url_for("web.console"))
@@ -91,7 +93,7 @@ def _attempt_on_screen(s, attempt_id: int) -> CallAttempt:
     if attempt is None or attempt.account_id is None:
         abort(404)
     principal = access.principal_or_raise()
-    if attempt.agent_id != principal.agent_id and not service.may_see_account(
+    if attempt.agent_id != principal.agent_id and not reach.may_see_account(
         s, principal=principal, account_id=attempt.account_id
     ):
         abort(403)
@@ -163,7 +165,7 @@ def account(account_no: str):
         row = s.query(Account).filter_by(account_no=account_no).one_or_none()
         if row is None:
             abort(404)
-        if not service.may_see_account(s, principal=access.principal_or_raise(), account_id=row.id):
+        if not reach.may_see_account(s, principal=access.principal_or_raise(), account_id=row.id):
             abort(403)
         return render_template("desk/account_page.html", **service.account_view(s, account=row))
 

@@ -142,6 +142,14 @@ def list_alerts(session: Session, *, open_only: bool = True, tz: str) -> list[di
     return [_as_dict(row, tz) for row in session.execute(_rows(open_only))]
 
 
+def team_of(session: Session, alert_id: int) -> str | None:
+    """The team of the agent whose call raised the alert (LookupError: no such alert)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise LookupError(f"no alert {alert_id}")
+    return alert.team
+
+
 def acknowledge(session: Session, alert_id: int, *, by: str, now: datetime) -> Alert:
     """A team lead has seen the alert; refused when it was acknowledged already."""
     by = (by or "").strip()

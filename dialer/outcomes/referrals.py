@@ -102,7 +102,7 @@ class Changed:
     after: str
 
 
-def _rows(kind: str | None, state: str | None) -> Select[Any]:
+def _rows(kind: str | None, state: str | None, team: str | None = None) -> Select[Any]:
     query = (
         select(Referral, Account.account_no, Account.customer_name, Agent.username, Agent.name)
         .join(Account, Account.id == Referral.account_id)
@@ -113,6 +113,8 @@ def _rows(kind: str | None, state: str | None) -> Select[Any]:
         query = query.where(Referral.kind == kind)
     if state is not None:
         query = query.where(Referral.state == state)
+    if team is not None:  # a team lead's: the referrals their agents made
+        query = query.where(Agent.team == team)
     return query
 
 
@@ -138,13 +140,19 @@ def _as_dict(row: Any, tz: str) -> dict[str, Any]:
 
 
 def worklist(
-    session: Session, *, kind: str | None = None, state: str | None = None, tz: str
+    session: Session,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    tz: str,
+    team: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The referrals of a kind and state (any when None), oldest first, times local."""
+    """The referrals of a kind and state (any when None), oldest first, times local; with
+    a team, only those its agents made."""
     problems = check_filters(kind, state)
     if problems:
         raise ReferralError("; ".join(problems))
-    return [_as_dict(row, tz) for row in session.execute(_rows(kind, state))]
+    return [_as_dict(row, tz) for row in session.execute(_rows(kind, state, team))]
 
 
 def get(session: Session, referral_id: int, tz: str) -> dict[str, Any]:
@@ -220,13 +228,18 @@ _TEXT_COLUMNS = (
 
 
 def worklist_csv(
-    session: Session, *, kind: str | None = None, state: str | None = None, tz: str
+    session: Session,
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    tz: str,
+    team: str | None = None,
 ) -> Iterator[str]:
     """The worklist as CSV text: a UTF-8 byte order mark first (Excel then reads Vietnamese
     names right), a header, oldest referral first; streamed in chunks."""
     problems = check_filters(kind, state)
     if problems:
         raise ReferralError("; ".join(problems))
-    query = _rows(kind, state).execution_options(yield_per=500)
+    query = _rows(kind, state, team).execution_options(yield_per=500)
     rows = (_as_dict(row, tz) for row in session.execute(query))
     yield from excel_csv(CSV_COLUMNS, rows, guard=_TEXT_COLUMNS)

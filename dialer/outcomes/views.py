@@ -137,15 +137,20 @@ def _recorded_json(recorded) -> dict[str, Any]:
     }
 
 
-def _apply_to_attempt(attempt_id: int, refused: str, apply) -> tuple[Runtime, Recorded]:
+def _apply_to_attempt(
+    attempt_id: int, agent_id: int, refused: str, apply
+) -> tuple[Runtime, Recorded]:
     """Run apply(session, attempt, runtime) in one transaction; a refusal is a 422 that
-    names every problem, and nothing is changed."""
+    names every problem, and nothing is changed. A signed-in agent reaches only their own
+    calls, before anything about the account is checked (or told)."""
     rt = current_runtime()
     try:
         with rt.db.begin() as s:
             attempt = s.get(CallAttempt, attempt_id)
             if attempt is None:
                 raise ApiError(f"no call attempt {attempt_id}", 404)
+            if not access.principal_or_raise().is_system and attempt.agent_id != agent_id:
+                raise ApiError(gettext("This call is not yours."), 403)
             return rt, apply(s, attempt, rt)
     except DispositionError as exc:
         raise ApiError(refused, 422, exc.problems, _details(exc.problems)) from None
@@ -157,6 +162,7 @@ def dispose(attempt_id: int):
     agent_id, given = _parse(json_body())
     rt, recorded = _apply_to_attempt(
         attempt_id,
+        agent_id,
         "the disposition was refused",
         lambda s, attempt, rt: record_disposition(
             s,
@@ -183,6 +189,7 @@ def correct(attempt_id: int):
     agent_id, given = _parse(json_body())
     rt, recorded = _apply_to_attempt(
         attempt_id,
+        agent_id,
         "the correction was refused",
         lambda s, attempt, rt: correct_disposition(
             s,

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
-from dialer.auth import access
+from dialer.auth import access, reach
 from dialer.http import ApiError, current_runtime, json_body
 from dialer.outcomes import alerts, referrals
 
@@ -35,6 +35,11 @@ def _text(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
+def _by(body: dict[str, Any], principal: access.Principal) -> str | None:
+    """Who did it, for the audit: the signed-in user; an API client says who."""
+    return _text(body, "by") if principal.user_id is None else principal.name
+
+
 def _optional_body() -> dict[str, Any]:
     """The JSON object sent, or {} for an empty body (note and by are optional)."""
     if not request.get_data():
@@ -47,7 +52,9 @@ def list_referrals():
     kind, state = _filters()
     rt = current_runtime()
     with rt.db.session() as s:
-        rows = referrals.worklist(s, kind=kind, state=state, tz=rt.settings.timezone)
+        rows = referrals.worklist(
+            s, kind=kind, state=state, tz=rt.settings.timezone, team=reach.team_of_principal()
+        )
     return jsonify(rows)
 
 
@@ -55,11 +62,11 @@ def list_referrals():
 def referrals_csv():
     kind, state = _filters()
     rt = current_runtime()
-    tz = rt.settings.timezone
+    tz, team = rt.settings.timezone, reach.team_of_principal()
 
     def rows():
         with rt.db.session() as s:
-            yield from referrals.worklist_csv(s, kind=kind, state=state, tz=tz)
+            yield from referrals.worklist_csv(s, kind=kind, state=state, tz=tz, team=team)
 
     name = f"referrals-{kind or 'all'}{'-' + state if state else ''}.csv"
     return Response(
@@ -74,9 +81,11 @@ def show_referral(referral_id: int):
     rt = current_runtime()
     with rt.db.session() as s:
         try:
-            return jsonify(referrals.get(s, referral_id, rt.settings.timezone))
+            referral = referrals.get(s, referral_id, rt.settings.timezone)
         except LookupError as exc:
             raise ApiError(str(exc), 404) from None
+        reach.check_account(s, referral["account_id"])
+        return jsonify(referral)
 
 
 @bp.post("/referrals/<int:referral_id>/<action>")
@@ -88,7 +97,9 @@ def referral_action(referral_id: int, action: str):
     unknown = set(body) - ACTION_KEYS
     if unknown:
         raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}; known: note, by")
-    note, by = _text(body, "note"), _text(body, "by")
+    # The handling teams' work (or their system's, with a token), not a collections lead's.
+    principal = access.require_role(access.Role.ADMIN)
+    note, by = _text(body, "note"), _by(body, principal)
     rt = current_runtime()
     try:
         with rt.db.begin() as s:
@@ -108,9 +119,10 @@ def list_alerts():
         raise ApiError(f"unknown parameter(s): {', '.join(sorted(unknown))}; known: all")
     everything = request.args.get("all", "").lower() in ("1", "true", "yes")
     rt = current_runtime()
+    team = reach.team_of_principal()
     with rt.db.session() as s:
         rows = alerts.list_alerts(s, open_only=not everything, tz=rt.settings.timezone)
-    return jsonify(rows)
+    return jsonify([a for a in rows if team is None or a["team"] == team])
 
 
 @bp.post("/alerts/<int:alert_id>/ack")
@@ -119,10 +131,11 @@ def ack_alert(alert_id: int):
     unknown = set(body) - {"by"}
     if unknown:
         raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}; known: by")
-    by = _text(body, "by")
+    by = _by(body, access.principal_or_raise())
     rt = current_runtime()
     try:
         with rt.db.begin() as s:
+            reach.check_team(alerts.team_of(s, alert_id))
             alert = alerts.acknowledge(s, alert_id, by=by or "", now=rt.clock.now())
             acked = {
                 "id": alert.id,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
 
-from dialer.auth import access
+from dialer.auth import access, reach
 from dialer.http import ApiError, current_runtime, json_body
 from dialer.outcomes.promises import payment_schedule, schedule_csv, schedule_summary
 from dialer.portfolio.payments import (
@@ -77,6 +77,9 @@ def _parse_payment(body: dict[str, Any]) -> PaymentInput:
 @bp.post("/payments")
 @access.scopes(access.Scope.PAYMENTS)
 def post_payment():
+    # The bank's payment feed (a token) or an administrator: never a team lead.
+    if access.principal_or_raise().scope is None:
+        access.require_role(access.Role.ADMIN)
     """Record a payment; idempotent by the bank's reference: 201 recorded, 200 with
     "duplicate": true for the same payment again, 409 for another payment with the same
     reference, 422 for an account not in the portfolio (unmatched)."""
@@ -96,6 +99,12 @@ def post_payment():
     return jsonify({"payment": out, "duplicate": recorded.duplicate}), (
         200 if recorded.duplicate else 201
     )
+
+
+def _team_rows(rows: list) -> list:
+    """A team lead's schedule: their team's promises (installments are nobody's team)."""
+    team = reach.team_of_principal()
+    return rows if team is None else [r for r in rows if r.team == team]
 
 
 def _schedule_day() -> date:
@@ -118,7 +127,7 @@ def get_schedule():
     rt = current_runtime()
     day = _schedule_day()
     with rt.db.session() as s:
-        rows = payment_schedule(s, day, tz=rt.settings.timezone)
+        rows = _team_rows(payment_schedule(s, day, tz=rt.settings.timezone))
     return jsonify(schedule_summary(rows, day))
 
 
@@ -128,7 +137,7 @@ def get_schedule_csv():
     rt = current_runtime()
     day = _schedule_day()
     with rt.db.session() as s:
-        rows = payment_schedule(s, day, tz=rt.settings.timezone)
+        rows = _team_rows(payment_schedule(s, day, tz=rt.settings.timezone))
 
     def stream() -> Iterator[bytes]:
         for chunk in schedule_csv(rows):

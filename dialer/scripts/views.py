@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from dialer.auth import access
+from dialer.auth import access, reach
 from dialer.campaigns.followups import local_today
 from dialer.http import ApiError, current_runtime, field, json_body
 from dialer.portfolio.models import Account
@@ -57,13 +57,16 @@ def show(name: str):
 
 @bp.put("/<name>")
 def put(name: str):
-    """Save a script: {"source": "<the YAML text>", "by": "who"}; 201 new, 200 a new version."""
+    """Save a script: {"source": "<the YAML text>", "by": "who"}; 201 new, 200 a new version.
+    Administrators only: a script is what every team's agents and IVR calls say."""
+    principal = access.require_role(access.Role.ADMIN)
     body = json_body()
     unknown = set(body) - PUT_KEYS
     if unknown:
         raise ApiError(f"unknown field(s): {', '.join(sorted(unknown))}; known: source, by")
     source = field(body, "source", str, required=True)
-    by = field(body, "by", str)
+    # A signed-in administrator is who saved it; an API client names who did.
+    by = field(body, "by", str) if principal.user_id is None else principal.name
     rt = current_runtime()
     try:
         with rt.db.begin() as s:
@@ -77,6 +80,7 @@ def put(name: str):
 @bp.delete("/<name>")
 def delete(name: str):
     """Delete a saved script (409 for a shipped one, or one a live campaign names)."""
+    access.require_role(access.Role.ADMIN)
     try:
         with current_runtime().db.begin() as s:
             service.delete(s, name=name)
@@ -106,6 +110,7 @@ def render(name: str):
         account = s.scalars(select(Account).where(Account.account_no == account_no)).first()
         if account is None:
             raise ApiError(f"no account {account_no!r}", 404)
+        reach.check_account(s, account.id)
         try:
             out = service.preview(
                 s,
