@@ -78,18 +78,14 @@ def test_the_screen_pop_is_the_agents_own_call_with_personal_data_masked(app, db
 def test_an_agent_switches_to_english_for_themselves_only(app, db):
     client, user_id, _ = _agent_client(app, db)
     token = csrf_of(client.get("/desk").get_data(as_text=True))
-    assert (
-        client.post("/desk/locale", data={"locale": "en", "csrf_token": token}).status_code == 302
-    )
+    assert client.post("/locale", data={"locale": "en", "csrf_token": token}).status_code == 302
     page = client.get("/desk").get_data(as_text=True)
     assert "Go on line" in page and "Vào ca" not in page
     with db.session() as s:
         assert s.get(User, user_id).locale == "en"
     other, _, _ = _agent_client(app, db)
     assert "Vào ca" in other.get("/desk").get_data(as_text=True)
-    assert (
-        client.post("/desk/locale", data={"locale": "fr", "csrf_token": token}).status_code == 400
-    )
+    assert client.post("/locale", data={"locale": "fr", "csrf_token": token}).status_code == 400
 
 
 def test_a_refused_disposition_names_the_field_in_the_agents_language(app, db):

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    abort,
     flash,
     jsonify,
     redirect,
@@ -21,7 +22,14 @@ from flask import (
 from flask_babel import gettext as _
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from dialer.agents import presence
@@ -30,6 +38,8 @@ from dialer.auth import access, service, sessions
 from dialer.auth.models import Role, User
 from dialer.http import current_runtime
 from dialer.redis import Keys, redis_url
+
+LOCALE_COOKIE = "dialer_lang"  # the sign-in page's language, before anyone is signed in
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -145,6 +155,22 @@ def logout():
     session.clear()
     flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.post("/locale")
+@login_required
+def set_locale():
+    """The user's language (vi or en), kept on the user."""
+    locale = request.form.get("locale") or (request.get_json(silent=True) or {}).get("locale")
+    if locale not in service.LOCALES:
+        abort(400)
+    rt = current_runtime()
+    with rt.db.begin() as s:
+        service.set_locale(s, user=s.get_one(User, current_user.id), locale=locale)
+    back = request.referrer or ""
+    response = redirect(back if back.startswith(request.host_url) else home_for(current_user))
+    response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, samesite="Lax")
+    return response
 
 
 def sign_off_agent(rt, agent_id: int) -> None:

@@ -18,7 +18,7 @@ from dialer.campaigns.ranking import bucket_of
 from dialer.outcomes.catalogue import load_catalogue
 from dialer.outcomes.models import Callback, Disposition, Promise
 from dialer.portfolio.models import Account, Payment, Phone
-from dialer.privacy import mask_national_id, mask_phone
+from dialer.privacy import mask_national_id, mask_phone, mask_text
 
 HISTORY = 10  # rows of each history list on the screen
 
@@ -109,7 +109,8 @@ def account_view(
                 "set_by": d.set_by,
                 "agent": agent_name,
                 "phone": mask_phone(number) if number else "",
-                "note": d.note,
+                # What agents typed may hold a number or an ID: masked like the logs.
+                "note": mask_text(d.note) if d.note else None,
             }
             for d, agent_name, number in contacts
         ],

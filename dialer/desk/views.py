@@ -15,8 +15,6 @@ from flask_login import current_user, login_required
 from dialer.agents import pauses, presence
 from dialer.agents.models import Agent
 from dialer.auth import access, reach
-from dialer.auth import service as users
-from dialer.auth.models import User
 from dialer.callflow import common
 from dialer.callflow.screen_pop import agent_codes
 from dialer.campaigns import preview
@@ -31,9 +29,8 @@ from dialer.portfolio.models import Account
 from dialer.scripts import service as scripts
 from dialer.telephony import softphone
 from dialer.telephony.carrier import CarrierError
-from dialer.web.i18n import LOCALE_COOKIE, LOCALES
 
-bp = Blueprint("desk", __name__, url_prefix="/desk", template_folder="../web/templates")
+bp = Blueprint("desk", __name__, url_prefix="/desk")  # templates: dialer/web/templates/desk
 SKIP_REASONS = ("wrong_time", "known_dispute", "handled_elsewhere", "other")
 
 
@@ -110,7 +107,9 @@ def call(attempt_id: int):
         account = s.get_one(Account, attempt.account_id)
         campaign = s.get(Campaign, attempt.campaign_id) if attempt.campaign_id else None
         view = service.account_view(s, account=account, dialed_phone_id=attempt.phone_id)
-        language = "en" if current_user.locale == "en" else "vi"
+        # The talk track is what the borrower hears: in the call's language (Vietnamese),
+        # whatever language the agent reads the desk in.
+        language = common.LANGUAGE
         caller = common.caller_of(campaign, rt.settings)
         context = scripts.account_context(
             s,
@@ -137,7 +136,8 @@ def call(attempt_id: int):
             codes=_codes(s),
             today=today,
             promise_days=service.days_from(today, MAX_PROMISE_DAYS),
-            callback_days=service.days_from(today, MAX_CALLBACK_DAYS),
+            # The server takes callbacks up to 30 days from now: the 30th day is partly out.
+            callback_days=service.days_from(today, MAX_CALLBACK_DAYS - 1),
             callback_times=service.callback_times(profile.window_start, profile.window_end),
             window=(f"{profile.window_start:%H:%M}", f"{profile.window_end:%H:%M}"),
             **view,
@@ -244,19 +244,3 @@ def press_softphone():
     except CarrierError as exc:
         raise ApiError(str(exc), 502) from None
     return jsonify(out)
-
-
-@bp.post("/locale")
-@login_required
-def set_locale():
-    """The user's language (vi or en), kept on the user."""
-    locale = request.form.get("locale") or (request.get_json(silent=True) or {}).get("locale")
-    if locale not in LOCALES:
-        abort(400)
-    rt = current_runtime()
-    with rt.db.begin() as s:
-        users.set_locale(s, user=s.get_one(User, current_user.id), locale=locale)
-    back = request.referrer or url_for("desk.desk")
-    response = redirect(back if back.startswith(request.host_url) else url_for("desk.desk"))
-    response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, samesite="Lax")
-    return response

@@ -13,18 +13,28 @@ from typing import Any
 from dialer.outcomes.catalogue import FIELDS, REFERRAL_KINDS, CodeSpec
 from dialer.portfolio.phones import normalize_phone
 
+
+def N_(template: str) -> str:
+    """Marks a message for the catalogue (dialer/web/translations); translated where shown."""
+    return template
+
+
 # A promise further out than this is almost always a typing mistake (and a longer plan is
 # a restructuring, DIF): refused, the agent retypes it.
 MAX_PROMISE_DAYS = 30
 MAX_CALLBACK_DAYS = 30
 # How a missing field is named in "PTP requires promise amount".
 FIELD_WORDS = {
-    "promise_amount": "promise amount",
-    "promise_date": "promise date",
-    "callback_at": "callback at",
-    "note": "note",
-    "new_phone": "new phone",
+    "promise_amount": N_("promise amount"),
+    "promise_date": N_("promise date"),
+    "callback_at": N_("callback at"),
+    "note": N_("note"),
+    "new_phone": N_("new phone"),
 }
+# Why a new phone number cannot be dialed (portfolio.phones), in words a reader can take.
+PHONE_REASONS = {"empty": N_("empty"), "invalid": N_("invalid"), "premium_rate": N_("premium rate")}
+# Values of these names are words of ours (translated where shown), not the customer's.
+WORD_PARAMS = ("what", "reason")
 
 
 @dataclass(frozen=True)
@@ -80,11 +90,6 @@ class Effects:
     # "Already paid" (PAID, WFP): a claim for the overdue amount, checked against the
     # payments by the promise evaluation like a promise due today (kept = verified).
     paid_claim: bool = False
-
-
-def N_(template: str) -> str:
-    """Marks a message for the catalogue (dialer/web/translations); translated where shown."""
-    return template
 
 
 class Problem(str):
@@ -196,7 +201,7 @@ def validate(spec: CodeSpec | None, given: DispositionInput, facts: AccountFacts
                 Problem(
                     "new_phone",
                     N_("new phone number is not a number we can dial ({reason})"),
-                    reason=check.reason,
+                    reason=PHONE_REASONS.get(check.reason or "", check.reason),
                 )
             )
     refer = spec.effects.get("refer")

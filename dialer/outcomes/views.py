@@ -21,7 +21,13 @@ from dialer.outcomes.catalogue import (
     load_catalogue,
     set_code,
 )
-from dialer.outcomes.effects import AMOUNT_PARAMS, DispositionError, DispositionInput, Problem
+from dialer.outcomes.effects import (
+    AMOUNT_PARAMS,
+    WORD_PARAMS,
+    DispositionError,
+    DispositionInput,
+    Problem,
+)
 from dialer.outcomes.models import ActionCode
 from dialer.outcomes.service import (
     Recorded,
@@ -111,15 +117,19 @@ def _parse(body: dict[str, Any]) -> tuple[int, DispositionInput]:
     return access.acting_agent_id(body.get("agent_id")), given
 
 
+def _shown(name: str, value: Any) -> Any:
+    if name in AMOUNT_PARAMS:
+        return money(value, "vi")
+    return gettext(value) if name in WORD_PARAMS and isinstance(value, str) else value
+
+
 def _details(problems: list[str]) -> list[dict[str, Any]]:
     """Each problem in the reader's language, with the field it is about (the desk shows
     it next to that field); amounts written as the centre writes them."""
     out = []
     for problem in problems:
         if isinstance(problem, Problem):
-            values = {
-                k: money(v, "vi") if k in AMOUNT_PARAMS else v for k, v in problem.params.items()
-            }
+            values = {k: _shown(k, v) for k, v in problem.params.items()}
             out.append(
                 {"field": problem.field, "message": gettext(problem.template).format(**values)}
             )

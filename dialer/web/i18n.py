@@ -13,11 +13,11 @@ from flask import Flask, request
 from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
+from dialer.auth.views import LOCALE_COOKIE
 from dialer.scripts.variables import money
 
 LOCALES = ("vi", "en")
 TRANSLATIONS = Path(__file__).parent / "translations"
-LOCALE_COOKIE = "dialer_lang"
 
 
 def select_locale() -> str:
@@ -71,6 +71,22 @@ NAMES = {
         "reference": N_("reference"),
     },
     "setter_name": {"agent": N_("agent"), "ivr": N_("IVR"), "system": N_("system")},
+    "result_name": {
+        "human": N_("answered"),
+        "machine": N_("answering machine"),
+        "no_answer": N_("no answer"),
+        "busy": N_("busy"),
+        "failed": N_("failed"),
+        "abandoned": N_("abandoned"),
+        "canceled": N_("canceled"),
+        "error": N_("error"),
+    },
+    "campaign_state_name": {
+        "draft": N_("draft"),
+        "running": N_("running"),
+        "paused": N_("paused"),
+        "stopped": N_("stopped"),
+    },
     "promise_state_name": {
         "pending": N_("pending"),
         "kept": N_("kept"),

@@ -58,16 +58,20 @@ def console():
 
 
 _ERRORS = {
+    400: N_("The request was not understood. Go back and try again."),
     403: N_("You may not open this page: it belongs to another team or role."),
     404: N_("There is nothing at this address."),
+    405: N_("This address does not take that kind of request."),
+    500: N_("Something went wrong on our side. Try again; if it happens again, tell IT."),
 }
 
 
 def _error_page(exc: HTTPException):
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", "/twilio/")):
         return jsonify({"error": exc.description}), exc.code
-    message = gettext(_ERRORS.get(exc.code, "")) or exc.description
-    return render_template("error.html", code=exc.code, message=message), exc.code
+    code = getattr(exc, "code", None) or 500
+    message = gettext(_ERRORS.get(code, _ERRORS[500]))
+    return render_template("error.html", code=code, message=message), code
 
 
 for _code in _ERRORS:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
+from rq import SimpleWorker
 
 from dialer.portfolio.models import Account
 from tests import factories
@@ -160,6 +161,50 @@ def test_an_agents_shift_at_the_desk(stack: Stack, page: Page):
     )
     assert status == 400
     assert stack.agent_state(agent_id)["state"] in ("ready", "on_call", "wrap_up")
+
+    # Signing out takes the agent off the dialer: no call can reach an empty chair.
+    page.get_by_role("button", name="Đăng xuất").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    wait_until(lambda: stack.agent_state(agent_id)["state"] == "offline", what="agent offline")
+
+
+def test_preview_mode_next_account_skip_with_a_reason_then_dial(stack: Stack, page: Page):
+    with stack.rt.db.begin() as s:
+        factories.user(s, role="agent", team="B2", username="tam")
+        for number, name in ((NUMBER, "Hoàng Văn Một"), (SECOND_NUMBER, "Hoàng Thị Hai")):
+            factories.account(s, phones=((number, "mobile"),), customer_name=name)
+    for number in (NUMBER, SECOND_NUMBER):
+        stack.override(number, answer="human", ring_seconds=2, talk_seconds=36000)
+    cid = stack.api(
+        "POST",
+        "/api/campaigns",
+        201,
+        json={"name": "B2 xem trước", "team": "B2", "dial_mode": "preview"},
+    )["id"]
+    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    _sign_in(page, stack, "tam")
+    page.get_by_role("button", name="Vào ca").click()
+    page.get_by_role("button", name="Nghe máy").click()
+    expect(page.locator("#state-badge")).to_have_attribute("data-state", "ready")
+
+    page.get_by_role("button", name="Hồ sơ tiếp theo").click()
+    first = page.locator(".preview h1")
+    expect(first).to_contain_text("Hoàng")
+    skipped = first.inner_text()
+    page.get_by_role("button", name="Bỏ qua").click()  # no reason chosen: refused
+    expect(page.locator("#preview-error")).to_contain_text("lý do")
+    page.get_by_label("Lý do bỏ qua").select_option("wrong_time")
+    page.get_by_role("button", name="Bỏ qua").click()
+    expect(page.locator("#idle")).to_be_visible()
+
+    page.get_by_role("button", name="Hồ sơ tiếp theo").click()
+    expect(page.locator(".preview h1")).to_be_visible()
+    dialed = page.locator(".preview h1").inner_text()
+    page.get_by_role("button", name="Gọi").click()
+    SimpleWorker([stack.rt.queue], connection=stack.rt.redis).work(burst=True)
+    expect(page.locator("#customer-name")).to_be_visible()
+    assert page.locator("#customer-name").inner_text() in dialed  # the account previewed
+    assert skipped  # (the skipped account went back to the queue: dialed may be it again)
 
 
 def test_sign_in_is_rate_limited_after_repeated_failures(stack: Stack, page: Page):

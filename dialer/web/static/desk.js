@@ -19,17 +19,32 @@ function simNow() {
   return config.now + ((performance.now() - loadedAt) / 1000) * config.speed;
 }
 
+function signInAgain() { window.location.assign("/login?next=/desk"); }
+
+// A page request whose session ended is sent to the sign-in page: never drawn as a part.
+async function page(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", ...options });
+  } catch {
+    showError($("shift-error"), text.network);
+    return null;
+  }
+  if (response.redirected && new URL(response.url).pathname === "/login") { signInAgain(); return null; }
+  return response;
+}
+
 async function send(method, url, body) {
-  const response = await fetch(url, {
+  const response = await page(url, {
     method,
-    credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status === 401) { window.location.assign("/login?next=/desk"); }
+  if (response === null) return { ok: false, status: 0, data: { error: text.network } };
+  if (response.status === 401) signInAgain();
   const type = response.headers.get("Content-Type") || "";
-  const data = type.includes("json") ? await response.json() : await response.text();
-  return { ok: response.ok, status: response.status, data };
+  const data = type.includes("json") ? await response.json() : { error: await response.text() };
+  return { ok: response.ok, status: response.status, data: typeof data === "object" && data ? data : {} };
 }
 
 function showError(el, message) {
@@ -101,18 +116,32 @@ setInterval(tick, 1000 / Math.min(Math.max(config.speed, 1), 10));
 
 // ---- the event stream ----------------------------------------------------------------
 
+let lastEventId = null;
+
+// EventSource reconnects by itself (with Last-Event-ID) after a network error; when the
+// server refused or ended the stream (the session ended) it stays closed: then the desk
+// asks whether it is still signed in, and follows again from the last event it had.
 function follow() {
-  const events = new EventSource(`${agentApi}/events`, { withCredentials: true });
+  const url = lastEventId ? `${agentApi}/events?last_event_id=${encodeURIComponent(lastEventId)}` : `${agentApi}/events`;
+  const events = new EventSource(url, { withCredentials: true });
+  const seen = (e) => { if (e.lastEventId) lastEventId = e.lastEventId; };
   events.addEventListener("state", (e) => {
-    const change = JSON.parse(e.data);
-    setState(change);
+    seen(e);
+    setState(JSON.parse(e.data));
   });
   events.addEventListener("screen-pop", (e) => {
+    seen(e);
     const pop = JSON.parse(e.data);
     setState({ state: pop.state || "on_call", attempt_id: pop.attempt_id, campaign_id: pop.campaign_id ?? current.campaign_id, at: pop.at });
     loadCall(pop.attempt_id);
   });
-  events.onerror = () => { if (events.readyState === EventSource.CLOSED) setTimeout(follow, 3000); };
+  events.onopen = () => showError($("shift-error"), "");
+  events.onerror = async () => {
+    if (events.readyState !== EventSource.CLOSED) { showError($("shift-error"), text.network); return; }
+    const still = await send("GET", agentApi);
+    if (still.status === 401 || still.status === 0 && !navigator.onLine) return;
+    setTimeout(follow, 3000);
+  };
 }
 
 // ---- the call on screen --------------------------------------------------------------
@@ -127,8 +156,8 @@ function showIdle(message) {
 
 async function loadCall(attemptId) {
   if (attemptOnScreen === attemptId) return;
-  const response = await fetch(`/desk/calls/${attemptId}`, { credentials: "same-origin" });
-  if (!response.ok) return;
+  const response = await page(`/desk/calls/${attemptId}`);
+  if (response === null || !response.ok) return;
   attemptOnScreen = attemptId;
   $("call").innerHTML = await response.text();
   $("call").hidden = false;
@@ -179,8 +208,10 @@ function bindCall() {
   const form = $("disposition");
   form.addEventListener("change", (e) => { if (e.target.name === "code") showFields(form); });
   showFields(form);
+  let saving = false;  // one save at a time: a double Enter posts once
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
+    if (saving) return;
     clearErrors(form);
     const label = selectedCode(form);
     if (!label) { fieldError(form, "code", text.choose_code); return; }
@@ -196,9 +227,9 @@ function bindCall() {
       body[input.name] = input.name === "promise_amount" ? Number(input.value) : input.value.trim();
     }
     const button = form.querySelector('button[type="submit"]');
-    button.disabled = true;
+    saving = button.disabled = true;
     const result = await send("POST", form.dataset.url, body);
-    button.disabled = false;
+    saving = button.disabled = false;
     if (result.ok) {
       toast(text.saved);
       showIdle(text.waiting);
@@ -225,10 +256,13 @@ async function hangUp() {
 
 document.addEventListener("keydown", (e) => {
   const form = $("disposition");
-  if (!form || $("call").hidden) return;
+  if (!form || $("call").hidden || e.ctrlKey || e.metaKey || e.altKey) return;
+  // Keys typed into a field (a note, a list being chosen from) are the field's; Enter on a
+  // button or a link is that button's or link's.
   const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(e.target.tagName) && e.target.type !== "radio";
+  const control = ["BUTTON", "A"].includes(e.target.tagName);
+  if (typing || (control && e.key === "Enter")) return;
   if (e.key === "Escape") { hangUp(); return; }
-  if (typing) return;
   if (/^[1-9]$/.test(e.key)) {
     const radio = form.querySelector(`input[data-key="${e.key}"]`);
     if (radio) { radio.checked = true; radio.focus(); showFields(form); e.preventDefault(); }
@@ -242,8 +276,8 @@ document.addEventListener("keydown", (e) => {
 
 async function refreshLists() {
   const box = $("lists");
-  const response = await fetch(box.dataset.url, { credentials: "same-origin" });
-  if (response.ok) box.innerHTML = await response.text();
+  const response = await page(box.dataset.url);
+  if (response !== null && response.ok) box.innerHTML = await response.text();
 }
 
 // ---- shift controls -----------------------------------------------------------------------
@@ -263,9 +297,14 @@ $("ready").addEventListener("click", () => act("resume"));
 $("pause").addEventListener("click", () => act("pause", { code: $("pause-code").value }));
 $("log-off").addEventListener("click", () => act("logout"));
 $("preview-next").addEventListener("click", async () => {
-  const result = await send("POST", "/desk/preview");
-  if (!result.ok) { showError($("shift-error"), result.data.error || text.no_preview); return; }
-  $("call").innerHTML = result.data;
+  const response = await page("/desk/preview", { method: "POST", headers: { "X-CSRFToken": csrf } });
+  if (response === null) return;
+  if (!response.ok) {
+    const refused = await response.json().catch(() => ({}));
+    showError($("shift-error"), refused.error || text.no_preview);
+    return;
+  }
+  $("call").innerHTML = await response.text();
   $("call").hidden = false;
   $("idle").hidden = true;
   const dial = $("preview-dial");
@@ -289,7 +328,11 @@ const status = (message) => { $("phone-status").textContent = message; };
 const answerButton = $("phone-answer"), hangupButton = $("phone-hangup");
 
 const builtIn = {
-  async register() { await send("POST", "/desk/softphone", { action: "register" }); },
+  registered: null,
+  register() {
+    this.registered ??= send("POST", "/desk/softphone", { action: "register" });
+    return this.registered;
+  },
   ringing() { status(text.phone_ringing); answerButton.hidden = false; hangupButton.hidden = true; },
   connected() { status(text.phone_connected); answerButton.hidden = true; hangupButton.hidden = false; },
   idle() { status(text.phone_idle); answerButton.hidden = true; hangupButton.hidden = true; },
@@ -298,11 +341,14 @@ const builtIn = {
 };
 
 const twilioPhone = {
-  device: null, call: null,
-  async register() {
-    if (this.device) return;
+  device: null, call: null, registering: null,
+  register() {
+    this.registering ??= this.start();
+    return this.registering;
+  },
+  async start() {
     const result = await send("GET", `${agentApi}/token`);
-    if (!result.ok) { status(text.phone_error); showError($("shift-error"), result.data.error); return; }
+    if (!result.ok) { this.registering = null; status(text.phone_error); showError($("shift-error"), result.data.error); return; }
     this.device = new window.Twilio.Device(result.data.token, { closeProtection: true });
     this.device.on("incoming", (call) => {
       this.call = call;
