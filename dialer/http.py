@@ -6,8 +6,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, jsonify, request
+from flask_babel import gettext
 from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException
+
+from dialer.messages import Message, translated
 
 if TYPE_CHECKING:
     from dialer.runtime import Runtime
@@ -16,6 +19,11 @@ if TYPE_CHECKING:
 def current_runtime() -> Runtime:
     """The app's Runtime (settings, clock, db, redis, carrier), set up by create_app."""
     return current_app.extensions["dialer"]
+
+
+def said(exc: Exception) -> str:
+    """What an exception says, keeping a Message (to be translated) as it was raised."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
 
 
 class ApiError(Exception):
@@ -94,6 +102,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         body: dict[str, Any] = {"error": exc.message}
+        if isinstance(exc.message, Message):  # also in the reader's language, for people
+            body["message"] = translated(exc.message, gettext)
         if exc.problems:
             body["problems"] = exc.problems
         if exc.details:

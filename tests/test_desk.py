@@ -157,3 +157,16 @@ def test_promise_and_callback_choices_stay_inside_the_rules():
     assert days[0] == start and len(days) == 31
     slots = callback_times(datetime(2026, 1, 1, 8).time(), datetime(2026, 1, 1, 9, 30).time())
     assert slots == ["08:00", "08:15", "08:30", "08:45", "09:00", "09:15"]  # never at the end
+
+
+def test_a_refused_shift_action_is_said_in_the_agents_language_too(app, db):
+    client, _, agent_id = _agent_client(app, db)
+    token = csrf_of(client.get("/desk").get_data(as_text=True))
+    refused = client.post(
+        f"/api/agents/{agent_id}/resume", json={}, headers={"X-CSRFToken": token}
+    ).get_json()
+    assert refused["error"] == f"agent {agent_id} is offline, not paused"  # the API's English
+    assert (
+        refused["message"]
+        == f"Điện thoại viên {agent_id} đang ở trạng thái offline, không phải tạm nghỉ"
+    )

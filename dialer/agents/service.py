@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from dialer.agents import pauses, presence
 from dialer.agents.models import Agent
 from dialer.campaigns.models import Campaign
+from dialer.messages import N_, Message
 from dialer.runtime import Runtime
 from dialer.telephony.carrier import CallRequest, CarrierError
 
@@ -64,22 +65,36 @@ def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresenc
     with rt.db.begin() as s:
         agent = s.get(Agent, agent_id)
         if agent is None or not agent.active:
-            raise AgentError(f"no active agent {agent_id}")
+            raise AgentError(Message(N_("no active agent {agent}"), agent=agent_id))
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
-            raise AgentError(f"no campaign {campaign_id}")
+            raise AgentError(Message(N_("no campaign {campaign}"), campaign=campaign_id))
         if campaign.state not in ("draft", "running", "paused"):
-            raise AgentError(f"campaign {campaign_id} is {campaign.state}")
+            raise AgentError(
+                Message(
+                    N_("campaign {campaign} is {state}"), campaign=campaign_id, state=campaign.state
+                )
+            )
         if not may_work(campaign.team, campaign.agent_ids, agent.team, agent.id):
             raise AgentError(
-                f"agent {agent.username} is not in campaign {campaign_id}'s team or agent list"
+                Message(
+                    N_("agent {agent} is not in campaign {campaign}'s team or agent list"),
+                    agent=agent.username,
+                    campaign=campaign_id,
+                )
             )
         endpoint = agent.endpoint
     # Connecting before the call (atomically, only from offline): the softphone may
     # answer before create() returns.
     if not presence.set_connecting(rt.redis, agent_id, campaign_id, "", rt.now_ts()):
         current = presence.get(rt.redis, agent_id)
-        raise AgentError(f"agent {agent_id} is {current.state} already; log out first")
+        raise AgentError(
+            Message(
+                N_("agent {agent} is {state} already; log out first"),
+                agent=agent_id,
+                state=current.state,
+            )
+        )
     base = rt.settings.webhook_base
     try:
         sid = rt.carrier.place_call(
@@ -94,7 +109,9 @@ def login(rt: Runtime, agent_id: int, campaign_id: int) -> presence.AgentPresenc
         )
     except CarrierError as exc:
         presence.set_offline(rt.redis, agent_id, rt.now_ts(), reason="softphone unreachable")
-        raise AgentError(f"could not call the agent's softphone: {exc}") from exc
+        raise AgentError(
+            Message(N_("could not call the agent's softphone: {reason}"), reason=str(exc))
+        ) from exc
     presence.set_agent_call(rt.redis, agent_id, sid)
     return presence.get(rt.redis, agent_id)
 
@@ -122,7 +139,11 @@ def pause(rt: Runtime, agent_id: int, code: str) -> presence.AgentPresence:
             raise AgentError(str(exc)) from None
     if presence.pause(rt.redis, agent_id, chosen.code, rt.now_ts()) is None:
         state = presence.get(rt.redis, agent_id).state
-        raise AgentError(f"agent {agent_id} is {state}: log in before pausing")
+        raise AgentError(
+            Message(
+                N_("agent {agent} is {state}: log in before pausing"), agent=agent_id, state=state
+            )
+        )
     return presence.get(rt.redis, agent_id)
 
 
@@ -131,5 +152,7 @@ def resume(rt: Runtime, agent_id: int) -> presence.AgentPresence:
     a call called off."""
     if presence.unpause(rt.redis, agent_id, rt.now_ts()) is None:
         state = presence.get(rt.redis, agent_id).state
-        raise AgentError(f"agent {agent_id} is {state}, not paused")
+        raise AgentError(
+            Message(N_("agent {agent} is {state}, not paused"), agent=agent_id, state=state)
+        )
     return presence.get(rt.redis, agent_id)

@@ -12,7 +12,7 @@ from dialer.auth import access
 from dialer.campaigns import preview
 from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import CallAttempt
-from dialer.http import ApiError, current_runtime, field, json_body
+from dialer.http import ApiError, current_runtime, field, json_body, said
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone
 
@@ -81,7 +81,7 @@ def login(agent_id: int):
     try:
         state = service.login(current_runtime(), agent_id, campaign_id)
     except service.AgentError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
     return jsonify(state.as_dict())
 
 
@@ -99,7 +99,7 @@ def pause(agent_id: int):
     try:
         return jsonify(service.pause(current_runtime(), agent_id, code).as_dict())
     except service.AgentError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
 
 
 @bp.post("/<int:agent_id>/resume")
@@ -109,7 +109,7 @@ def resume(agent_id: int):
     try:
         return jsonify(service.resume(current_runtime(), agent_id).as_dict())
     except service.AgentError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
 
 
 @bp.get("/<int:agent_id>/token")
@@ -121,7 +121,7 @@ def token(agent_id: int):
     try:
         issued = tokens.voice_token(rt.settings, endpoint)
     except tokens.TokenUnavailable as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
     return jsonify({"token": issued.token, "identity": issued.identity, "ttl": issued.ttl})
 
 
@@ -151,7 +151,7 @@ def put_pause_code(code: str):
             )
             out = pauses.as_dict(row)
     except pauses.PauseCodeError as exc:
-        raise ApiError(str(exc), 422) from None
+        raise ApiError(said(exc), 422) from None
     return jsonify(out)
 
 
@@ -200,7 +200,7 @@ def _preview(action, agent_id: int):
     try:
         out = action(current_runtime(), agent_id)
     except CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
     if out is None:
         return jsonify({"error": "no account left to preview"}), 404
     return jsonify(out)

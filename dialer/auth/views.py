@@ -48,6 +48,7 @@ csrf = CSRFProtect()
 # token, which a browser never adds by itself, so neither needs a CSRF token.
 _NO_CSRF_BLUEPRINTS = {"webhooks"}
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+LOGIN_BURST = "10 per minute"
 
 
 @dataclass
@@ -242,6 +243,11 @@ def init_app(app: Flask) -> None:
         methods=["POST"],
         deduct_when=_failed,
         scope="login-user",
+    )(view)
+    # Failed sign-ins are counted once answered, so guesses sent together would all pass
+    # the check before any counted: every attempt counts here, a few a minute per name.
+    view = limiter.limit(
+        LOGIN_BURST, key_func=_username_key, methods=["POST"], scope="login-burst"
     )(view)
     app.view_functions["auth.login"] = view
     app.before_request(_csrf_guard)

@@ -18,6 +18,7 @@ from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.service import requeue
+from dialer.messages import N_, Message
 from dialer.portfolio.models import Account
 from dialer.privacy import mask_phone
 from dialer.redis import Keys
@@ -30,10 +31,17 @@ LEASE_SECONDS = 600  # simulated seconds an agent may look at an account before 
 def _preview_campaign(rt: Runtime, agent_id: int) -> int:
     state = presence.get(rt.redis, agent_id)
     if state.campaign_id is None or state.state == "offline":
-        raise CampaignError(f"agent {agent_id} is not logged in to a campaign")
+        raise CampaignError(
+            Message(N_("agent {agent} is not logged in to a campaign"), agent=agent_id)
+        )
     mode = rt.redis.hget(Keys.running_campaigns(), state.campaign_id)
     if mode != b"preview":
-        raise CampaignError(f"campaign {state.campaign_id} is not a running preview campaign")
+        raise CampaignError(
+            Message(
+                N_("campaign {campaign} is not a running preview campaign"),
+                campaign=state.campaign_id,
+            )
+        )
     return state.campaign_id
 
 
@@ -94,9 +102,11 @@ def dial(rt: Runtime, agent_id: int) -> dict[str, Any]:
     """Dial the leased account for this agent (the job reserves the agent first)."""
     leased = _leased(rt, agent_id)
     if leased is None:
-        raise CampaignError("no account on screen: take one first (or its lease ran out)")
+        raise CampaignError(
+            Message(N_("no account on screen: take one first (or its lease ran out)"))
+        )
     if presence.get(rt.redis, agent_id).state != "ready":
-        raise CampaignError(f"agent {agent_id} is not ready")
+        raise CampaignError(Message(N_("agent {agent} is not ready"), agent=agent_id))
     campaign_id, entry_id = leased
     rt.redis.delete(Keys.preview(agent_id))
     # In flight from now on like any handed-out entry: the lease's later mark is over.
@@ -117,7 +127,7 @@ def skip(rt: Runtime, agent_id: int, *, reason: str | None = None) -> dict[str, 
     """Put the leased account back in the queue, where it was (the agent's reason logged)."""
     leased = _leased(rt, agent_id)
     if leased is None:
-        raise CampaignError("no account on screen to skip")
+        raise CampaignError(Message(N_("no account on screen to skip")))
     campaign_id, entry_id = leased
     with rt.db.session() as s:
         score = s.get_one(CampaignEntry, entry_id).score

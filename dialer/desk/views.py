@@ -23,7 +23,7 @@ from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.desk import actions, service
-from dialer.http import ApiError, current_runtime, json_body
+from dialer.http import ApiError, current_runtime, json_body, said
 from dialer.outcomes.effects import MAX_CALLBACK_DAYS, MAX_PROMISE_DAYS
 from dialer.portfolio.models import Account
 from dialer.scripts import service as scripts
@@ -193,7 +193,7 @@ def preview_take():
     try:
         leased = preview.take(rt, current_user.agent_id)
     except CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
     return render_template("desk/preview.html", leased=leased, skip_reasons=SKIP_REASONS)
 
 
@@ -203,7 +203,7 @@ def preview_dial():
     try:
         return jsonify(preview.dial(current_runtime(), current_user.agent_id))
     except CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
 
 
 @bp.post("/preview/skip")
@@ -215,7 +215,7 @@ def preview_skip():
     try:
         return jsonify(preview.skip(current_runtime(), current_user.agent_id, reason=reason))
     except CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise ApiError(said(exc), 409) from None
 
 
 @bp.post("/calls/<int:attempt_id>/hangup")
@@ -242,5 +242,5 @@ def press_softphone():
     except actions.DeskError as exc:
         raise ApiError(str(exc), exc.status) from None
     except CarrierError as exc:
-        raise ApiError(str(exc), 502) from None
+        raise ApiError(said(exc), 502) from None
     return jsonify(out)

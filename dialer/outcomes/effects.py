@@ -10,14 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from dialer.messages import N_, Message
 from dialer.outcomes.catalogue import FIELDS, REFERRAL_KINDS, CodeSpec
 from dialer.portfolio.phones import normalize_phone
-
-
-def N_(template: str) -> str:
-    """Marks a message for the catalogue (dialer/web/translations); translated where shown."""
-    return template
-
 
 # A promise further out than this is almost always a typing mistake (and a longer plan is
 # a restructuring, DIF): refused, the agent retypes it.
@@ -33,8 +28,6 @@ FIELD_WORDS = {
 }
 # Why a new phone number cannot be dialed (portfolio.phones), in words a reader can take.
 PHONE_REASONS = {"empty": N_("empty"), "invalid": N_("invalid"), "premium_rate": N_("premium rate")}
-# Values of these names are words of ours (translated where shown), not the customer's.
-WORD_PARAMS = ("what", "reason")
 
 
 @dataclass(frozen=True)
@@ -92,23 +85,9 @@ class Effects:
     paid_claim: bool = False
 
 
-class Problem(str):
-    """One reason a disposition is refused: the English sentence (what the API and the CLI
-    print), plus the field it is about and its template and values, so the desk can show
-    it next to that field in the agent's language."""
-
-    field: str | None
-    template: str
-    params: dict[str, Any]
-
-    def __new__(cls, about: str | None, template: str, **params: Any) -> Problem:
-        shown = {k: f"{v:,}" if k in AMOUNT_PARAMS else v for k, v in params.items()}
-        problem = super().__new__(cls, template.format(**shown))
-        problem.field, problem.template, problem.params = about, template, params
-        return problem
-
-
-AMOUNT_PARAMS = ("amount", "outstanding")  # whole đồng, written the reader's way
+def Problem(about: str | None, template: str, **params: Any) -> Message:
+    """One reason a disposition is refused, about one field (the desk shows it there)."""
+    return Message(template, about=about, **params)
 
 
 class DispositionError(ValueError):

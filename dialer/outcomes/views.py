@@ -14,6 +14,7 @@ from dialer.auth import access
 from dialer.campaigns import followups
 from dialer.campaigns.models import CallAttempt
 from dialer.http import ApiError, current_runtime, json_body
+from dialer.messages import translated
 from dialer.outcomes.catalogue import (
     CatalogueError,
     code_as_dict,
@@ -21,13 +22,7 @@ from dialer.outcomes.catalogue import (
     load_catalogue,
     set_code,
 )
-from dialer.outcomes.effects import (
-    AMOUNT_PARAMS,
-    WORD_PARAMS,
-    DispositionError,
-    DispositionInput,
-    Problem,
-)
+from dialer.outcomes.effects import DispositionError, DispositionInput
 from dialer.outcomes.models import ActionCode
 from dialer.outcomes.service import (
     Recorded,
@@ -37,7 +32,6 @@ from dialer.outcomes.service import (
     record_disposition,
 )
 from dialer.runtime import Runtime
-from dialer.scripts.variables import money
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api")
 bp.before_request(access.require_api(access.EVERYONE))
@@ -117,25 +111,13 @@ def _parse(body: dict[str, Any]) -> tuple[int, DispositionInput]:
     return access.acting_agent_id(body.get("agent_id")), given
 
 
-def _shown(name: str, value: Any) -> Any:
-    if name in AMOUNT_PARAMS:
-        return money(value, "vi")
-    return gettext(value) if name in WORD_PARAMS and isinstance(value, str) else value
-
-
 def _details(problems: list[str]) -> list[dict[str, Any]]:
     """Each problem in the reader's language, with the field it is about (the desk shows
     it next to that field); amounts written as the centre writes them."""
-    out = []
-    for problem in problems:
-        if isinstance(problem, Problem):
-            values = {k: _shown(k, v) for k, v in problem.params.items()}
-            out.append(
-                {"field": problem.field, "message": gettext(problem.template).format(**values)}
-            )
-        else:
-            out.append({"field": None, "message": problem})
-    return out
+    return [
+        {"field": getattr(problem, "field", None), "message": translated(problem, gettext)}
+        for problem in problems
+    ]
 
 
 def _recorded_json(recorded) -> dict[str, Any]:

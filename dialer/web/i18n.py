@@ -14,6 +14,7 @@ from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
 from dialer.auth.views import LOCALE_COOKIE
+from dialer.messages import N_
 from dialer.scripts.variables import money
 
 LOCALES = ("vi", "en")
@@ -39,11 +40,6 @@ def ddmmyyyy(value: date | str | None) -> str:
     if isinstance(value, str):
         value = date.fromisoformat(value[:10])
     return value.strftime("%d/%m/%Y")
-
-
-def N_(message: str) -> str:
-    """Marks a message for the catalogue; translated where it is shown."""
-    return message
 
 
 # The names a page shows for the system's own words (states, roles...), in the catalogue.

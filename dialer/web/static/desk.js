@@ -241,7 +241,7 @@ function bindCall() {
     for (const d of details) placed = fieldError(form, d.field || "code", d.message) || placed;
     const general = details.filter((d) => !d.field).map((d) => d.message);
     showError(form.querySelector(".form-error"),
-      general.length ? general.join(" ") : (placed ? text.refused : (result.data.error || text.refused)));
+      general.length ? general.join(" ") : (placed ? text.refused : (result.data.message || result.data.error || text.refused)));
   });
   const hang = $("hang-up");
   if (hang) hang.addEventListener("click", hangUp);
@@ -284,7 +284,7 @@ async function refreshLists() {
 
 async function act(path, body) {
   const result = await send("POST", `${agentApi}/${path}`, body);
-  showError($("shift-error"), result.ok ? "" : result.data.error || String(result.status));
+  showError($("shift-error"), result.ok ? "" : result.data.message || result.data.error || String(result.status));
   if (result.ok && result.data.state) setState(result.data);
   return result;
 }
@@ -301,7 +301,7 @@ $("preview-next").addEventListener("click", async () => {
   if (response === null) return;
   if (!response.ok) {
     const refused = await response.json().catch(() => ({}));
-    showError($("shift-error"), refused.error || text.no_preview);
+    showError($("shift-error"), refused.message || refused.error || text.no_preview);
     return;
   }
   $("call").innerHTML = await response.text();
@@ -311,12 +311,12 @@ $("preview-next").addEventListener("click", async () => {
   if (dial) {
     dial.addEventListener("click", async () => {
       const r = await send("POST", "/desk/preview/dial");
-      if (!r.ok) showError($("preview-error"), r.data.error);
+      if (!r.ok) showError($("preview-error"), r.data.message || r.data.error);
       else showIdle(text.waiting);
     });
     $("preview-skip").addEventListener("click", async () => {
       const r = await send("POST", "/desk/preview/skip", { reason: $("skip-reason").value });
-      if (!r.ok) showError($("preview-error"), r.data.error);
+      if (!r.ok) showError($("preview-error"), r.data.message || r.data.error);
       else showIdle(text.waiting);
     });
   }
@@ -348,7 +348,7 @@ const twilioPhone = {
   },
   async start() {
     const result = await send("GET", `${agentApi}/token`);
-    if (!result.ok) { this.registering = null; status(text.phone_error); showError($("shift-error"), result.data.error); return; }
+    if (!result.ok) { this.registering = null; status(text.phone_error); showError($("shift-error"), result.data.message || result.data.error); return; }
     this.device = new window.Twilio.Device(result.data.token, { closeProtection: true });
     this.device.on("incoming", (call) => {
       this.call = call;
