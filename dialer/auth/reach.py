@@ -53,8 +53,7 @@ def may_see_account(session: Session, *, principal: Principal, account_id: int) 
     campaigns = session.execute(
         select(Campaign.team, Campaign.agent_ids)
         .join(CampaignEntry, CampaignEntry.campaign_id == Campaign.id)
-        .where(CampaignEntry.account_id == account_id)
-        .distinct()
+        .where(CampaignEntry.account_id == account_id)  # (no DISTINCT: PostgreSQL's json)
     ).all()
     return any(
         may_work(team, agent_ids or [], principal.team, agent_id) for team, agent_ids in campaigns

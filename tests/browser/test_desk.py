@@ -59,21 +59,16 @@ def _shift(stack: Stack):
         other = factories.campaign(s, team="B3", state="running", name="B3 sáng")
         factories.entry(s, campaign=other, account=theirs)
         ids = agent.agent_id, theirs.account_no
+    return _launched(stack, name="B2 nhắc nợ", wrap_up_seconds=3600), *ids
+
+
+def _launched(stack: Stack, **settings) -> int:
+    """A B2 campaign launched, its two borrowers answering and talking until hung up."""
     for number in (NUMBER, SECOND_NUMBER):
         stack.override(number, answer="human", ring_seconds=2, talk_seconds=36000)
-    cid = stack.api(
-        "POST",
-        "/api/campaigns",
-        201,
-        json={
-            "name": "B2 nhắc nợ",
-            "team": "B2",
-            "wrap_up_seconds": 3600,
-            "max_attempts_per_day": 3,
-        },
-    )["id"]
+    cid = stack.api("POST", "/api/campaigns", 201, json={"team": "B2", **settings})["id"]
     stack.api("POST", f"/api/campaigns/{cid}/launch")
-    return cid, *ids
+    return cid
 
 
 def _wait_ready(stack: Stack, agent_id: int) -> None:
@@ -173,15 +168,7 @@ def test_preview_mode_next_account_skip_with_a_reason_then_dial(stack: Stack, pa
         factories.user(s, role="agent", team="B2", username="tam")
         for number, name in ((NUMBER, "Hoàng Văn Một"), (SECOND_NUMBER, "Hoàng Thị Hai")):
             factories.account(s, phones=((number, "mobile"),), customer_name=name)
-    for number in (NUMBER, SECOND_NUMBER):
-        stack.override(number, answer="human", ring_seconds=2, talk_seconds=36000)
-    cid = stack.api(
-        "POST",
-        "/api/campaigns",
-        201,
-        json={"name": "B2 xem trước", "team": "B2", "dial_mode": "preview"},
-    )["id"]
-    stack.api("POST", f"/api/campaigns/{cid}/launch")
+    _launched(stack, name="B2 xem trước", dial_mode="preview")
     _sign_in(page, stack, "tam")
     page.get_by_role("button", name="Vào ca").click()
     page.get_by_role("button", name="Nghe máy").click()
