@@ -40,7 +40,9 @@ def _slots() -> events.StreamSlots:
     return slots
 
 
-def _stream(body) -> Response:
+def event_stream(body) -> Response:
+    """A server-sent event response over `body` (an iterator of event texts): one of the
+    process's stream slots, ended with the viewer's session."""
     slots = _slots()
     if not slots.take():
         response = jsonify(
@@ -99,7 +101,7 @@ def agent_events(agent_id: int):
             return screen_pop(s, rt.settings, attempt_id)
 
     last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
-    return _stream(events.agent_stream(rt, agent_id, last or None, pop))
+    return event_stream(events.agent_stream(rt, agent_id, last or None, pop))
 
 
 @bp.get("/events")
@@ -111,4 +113,4 @@ def all_agents_events():
     team = reach.team_of_principal()
     with rt.db.session() as s:
         agents = None if team is None else reach.team_agent_ids(s, team)
-    return _stream(events.all_agents_stream(rt, last or None, agents=agents))
+    return event_stream(events.all_agents_stream(rt, last or None, agents=agents))

@@ -77,6 +77,20 @@ NAMES = {
         "canceled": N_("canceled"),
         "error": N_("error"),
     },
+    "rule_name": {
+        "dnc": N_("do not call"),
+        "obligors_only": N_("references only"),
+        "min_ring_time": N_("ring time too short"),
+        "public_holiday": N_("public holiday"),
+        "calling_window": N_("outside the calling window"),
+        "daily_attempt_limit": N_("calls per day"),
+        "phone_daily_limit": N_("calls per phone per day"),
+        "attempts_in_days": N_("calls in a period"),
+        "after_conversation": N_("after a conversation"),
+        "abandon_quiet_period": N_("after an abandoned call"),
+        "machine_same_day": N_("machine earlier today"),
+        "min_gap": N_("too soon after the last call"),
+    },
     "campaign_state_name": {
         "draft": N_("draft"),
         "running": N_("running"),
@@ -96,6 +110,11 @@ NAMES = {
         "other": N_("other reason"),
     },
 }
+
+
+def names_in_language(kind: str) -> dict[str, str]:
+    """One kind of names, translated, for a page's script (the wallboard draws them)."""
+    return {value: gettext(message) for value, message in NAMES[kind].items()}
 
 
 def _namer(names: dict[str, str]):
@@ -142,6 +161,7 @@ def init_app(app: Flask) -> None:
         weekday_date=weekday_date,
     )
     app.jinja_env.filters.update({kind: _namer(names) for kind, names in NAMES.items()})
+    app.jinja_env.globals.update(names_in_language=names_in_language)
     app.jinja_env.globals.update(
         locales=LOCALES,
         get_locale=get_locale,

@@ -62,7 +62,7 @@ def site() -> Iterator[str]:
 
 
 def test_click_changes_the_text(page, site, monkeypatch):
-    from playwright.sync_api import expect
+    from playwright.sync_api import expect  # here: without playwright the fixture skips
 
     # This picture is not one for the docs, even on a DIALER_SCREENSHOTS=1 run.
     monkeypatch.delenv("DIALER_SCREENSHOTS", raising=False)

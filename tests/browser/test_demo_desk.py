@@ -8,6 +8,10 @@ import re
 import threading
 
 import pytest
+
+pytest.importorskip(
+    "playwright.sync_api", reason="browser tests skipped: playwright is not installed"
+)
 from playwright.sync_api import Page, expect
 
 from dialer.config import load_settings

@@ -13,6 +13,10 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
+
+pytest.importorskip(
+    "playwright.sync_api", reason="browser tests skipped: playwright is not installed"
+)
 from playwright.sync_api import Page, expect
 from rq import SimpleWorker
 

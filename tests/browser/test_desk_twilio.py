@@ -12,6 +12,10 @@ import struct
 import threading
 
 import pytest
+
+pytest.importorskip(
+    "playwright.sync_api", reason="browser tests skipped: playwright is not installed"
+)
 from playwright.sync_api import Page, expect
 
 from dialer.app import create_app

@@ -1,0 +1,1 @@
+"""The supervisor console (/console): the live wallboard first (docs/console.md)."""

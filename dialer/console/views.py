@@ -1,0 +1,74 @@
+"""The console's pages: the live wallboard (its figures by server-sent events every
+WALLBOARD_SECONDS, no page reloads). Team leads see their team, administrators all."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from functools import wraps
+
+from flask import Blueprint, abort, render_template
+from flask_babel import get_locale
+from flask_login import current_user, login_required
+
+from dialer.agents import pauses
+from dialer.agents.events import STREAM_LIFETIME_SECONDS, sse
+from dialer.auth import access, reach
+from dialer.callflow.views import event_stream
+from dialer.console import wallboard
+from dialer.http import current_runtime
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+WALLBOARD_SECONDS = 2.0  # real seconds between two pictures of the floor
+
+
+def staff_required(view):
+    """A signed-in team lead or administrator (an agent is refused: 403)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if access.has_bearer() or current_user.role not in access.STAFF:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _picture() -> dict:
+    rt = current_runtime()
+    with rt.db.session() as s:
+        return wallboard.snapshot(
+            s,
+            rt.redis,
+            team=reach.team_of_principal(),
+            now=rt.clock.now(),
+            tz=rt.settings.timezone,
+        )
+
+
+@bp.get("/live")
+@staff_required
+def live():
+    english = str(get_locale()) == "en"
+    with current_runtime().db.session() as s:
+        labels = {
+            c.code: c.label_en if english else c.label_vi
+            for c in pauses.list_codes(s, include_inactive=True)
+        }
+    return render_template("console/live.html", picture=_picture(), pause_labels=labels)
+
+
+@bp.get("/live/events")
+@staff_required
+def live_events():
+    """The wallboard's picture, again and again (event `wallboard`)."""
+
+    def pictures() -> Iterator[str]:
+        yield "retry: 3000\n\n"
+        deadline = time.monotonic() + STREAM_LIFETIME_SECONDS
+        while time.monotonic() < deadline:
+            yield sse(_picture(), event="wallboard")
+            time.sleep(WALLBOARD_SECONDS)
+
+    return event_stream(pictures())
