@@ -330,7 +330,7 @@ def _select_facts(
         "daily_attempt_limit": attempts_today >= daily if daily is not None else false(),
     }
     assert tuple(exclusions) == EXCLUSION_RULES
-    rule = case(*((cond, literal(name, String)) for name, cond in exclusions.items()))
+    rule = case(*((cond, literal(name, String)) for name, cond in exclusions.items())).label("rule")
     return (
         select(
             Account.id,
@@ -407,6 +407,32 @@ def build_entries(session: Session, campaign: Campaign, now: datetime, tz: str) 
     campaign.build_summary = {"selected": entries, "excluded": excluded}
     session.flush()
     return BuildResult(entries=entries, excluded=excluded)
+
+
+def count_matching(
+    session: Session,
+    *,
+    filters: dict[str, Any],
+    ranking: dict[str, Any] | None,
+    profile: Profile,
+    now: datetime,
+    tz: str,
+) -> BuildResult:
+    """What a launch with these settings would select now, without writing anything: the
+    accounts it would dial and those each rule would leave out (the campaign form's live
+    count). The same SELECT as build_entries."""
+    filters = validate_filters(filters, session=session)
+    try:
+        weights = weights_from(ranking)
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
+    today = now.astimezone(ZoneInfo(tz)).date()
+    facts = _select_facts(
+        session, filters, weights, profile, now, today, local_day_start(now, tz)
+    ).subquery("facts")
+    counts = dict(session.execute(select(facts.c.rule, func.count()).group_by(facts.c.rule)).all())
+    excluded = {name: counts[name] for name in EXCLUSION_RULES if counts.get(name)}
+    return BuildResult(entries=counts.get(None, 0), excluded=excluded)
 
 
 def _insert_entries(campaign_id: int, weights: RankingWeights, now: datetime) -> Insert:

@@ -269,6 +269,22 @@ def _check_call_handling(out: dict[str, Any], profile: Profile) -> None:
         )
 
 
+def preview_count(
+    session: Session, *, settings: dict[str, Any], now: datetime, tz: str
+) -> BuildResult:
+    """How many accounts a campaign with these settings would dial if launched now, and how
+    many each rule leaves out; the settings are checked as create_campaign checks them."""
+    clean = validate_settings(session, settings)
+    return builder.count_matching(
+        session,
+        filters=clean["filters"],
+        ranking=clean["ranking"],
+        profile=_narrowed(clean["compliance_profile"], clean),
+        now=now,
+        tz=tz,
+    )
+
+
 def create_campaign(session: Session, name: str, **settings: Any) -> Campaign:
     """A draft campaign from validated settings (see DEFAULT_SETTINGS)."""
     if not isinstance(name, str) or not name.strip():

@@ -74,6 +74,23 @@ def create():
     return jsonify(out), 201
 
 
+@bp.post("/count")
+def count():
+    """The campaign form's live count. Body: the settings a create would take (name not
+    needed); answer {"matching": n, "excluded": {rule: n}}; nothing is written."""
+    body = json_body()
+    settings = _own_team({k: v for k, v in body.items() if k != "name"})
+    rt = current_runtime()
+    try:
+        with rt.db.session() as s:
+            result = service.preview_count(
+                s, settings=settings, now=rt.clock.now(), tz=rt.settings.timezone
+            )
+    except service.CampaignError as exc:
+        raise ApiError(str(exc)) from None
+    return jsonify({"matching": result.entries, "excluded": result.excluded})
+
+
 @bp.post("/<int:campaign_id>/launch")
 def launch(campaign_id: int):
     rt = current_runtime()
