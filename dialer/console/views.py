@@ -10,13 +10,19 @@ from functools import wraps
 from flask import Blueprint, abort, render_template
 from flask_babel import get_locale
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from dialer.agents import pauses
 from dialer.agents.events import STREAM_LIFETIME_SECONDS, sse
 from dialer.auth import access, reach
 from dialer.callflow.views import event_stream
+from dialer.campaigns import service as campaigns
+from dialer.campaigns.compliance import PROFILES
+from dialer.campaigns.models import DIAL_MODES, Campaign
+from dialer.campaigns.ranking import BUCKETS
 from dialer.console import wallboard
 from dialer.http import current_runtime
+from dialer.scripts import service as scripts
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 WALLBOARD_SECONDS = 2.0  # real seconds between two pictures of the floor
@@ -57,6 +63,31 @@ def live():
             for c in pauses.list_codes(s, include_inactive=True)
         }
     return render_template("console/live.html", picture=_picture(), pause_labels=labels)
+
+
+@bp.get("/campaigns")
+@staff_required
+def campaigns_page():
+    """The team's campaigns with their controls, and the form for a new one (its live count
+    comes from POST /api/campaigns/count as the filters change)."""
+    rt = current_runtime()
+    team = reach.team_of_principal()
+    with rt.db.session() as s:
+        query = select(Campaign).order_by(Campaign.id.desc()).limit(50)
+        if team is not None:
+            query = query.where(Campaign.team == team)
+        rows = [campaigns.status(s, rt.redis, c, rt.clock.now()) for c in s.scalars(query)]
+        return render_template(
+            "console/campaigns.html",
+            campaigns=rows,
+            team=team,
+            modes=DIAL_MODES,
+            profiles=sorted(PROFILES),
+            buckets=[name for name, _, _ in BUCKETS],
+            scripts=[i.name for i in scripts.names(s)],
+            machine_actions=campaigns.MACHINE_ACTIONS,
+            defaults=campaigns.DEFAULT_SETTINGS,
+        )
 
 
 @bp.get("/live/events")

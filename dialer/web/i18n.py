@@ -91,6 +91,18 @@ NAMES = {
         "machine_same_day": N_("machine earlier today"),
         "min_gap": N_("too soon after the last call"),
     },
+    "machine_action_name": {
+        "hangup": N_("hang up"),
+        "voicemail": N_("leave the voicemail message"),
+    },
+    "exclusion_name": {
+        "account_closed": N_("account closed"),
+        "nothing_overdue": N_("nothing overdue"),
+        "suppressed": N_("held (a promise or a hold)"),
+        "referred": N_("referred to another team"),
+        "no_callable_phone": N_("no phone that may be called"),
+        "daily_attempt_limit": N_("called enough today"),
+    },
     "campaign_state_name": {
         "draft": N_("draft"),
         "running": N_("running"),

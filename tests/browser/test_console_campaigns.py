@@ -1,0 +1,52 @@
+"""A team lead creates a campaign in the browser, the count of matching accounts following
+the filters as they change, then launches it."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip(
+    "playwright.sync_api", reason="browser tests skipped: playwright is not installed"
+)
+from playwright.sync_api import Page, expect
+
+from tests import factories
+from tests.browser.support import screenshot
+from tests.browser.test_desk import _sign_in
+from tests.stack_support import Stack
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: Stack, page: Page):
+    with stack.rt.db.begin() as s:
+        factories.user(s, role="lead", team="B2", username="mai")
+        for n, dpd in enumerate((10, 40, 45, 50, 75, 200)):
+            factories.account(s, dpd=dpd, phones=((f"+8490555000{n}", "mobile"),))
+        factories.account(s, dpd=42, status="closed")
+    _sign_in(page, stack, "mai")
+    page.goto(f"{stack.web}/console/campaigns")
+    matching = page.locator("#matching")
+    expect(matching).to_have_text("6")  # every active account with a phone
+    expect(page.locator("#excluded")).to_contain_text("hồ sơ đã đóng 1")
+    page.get_by_label("B2").check()  # 31-60 days past due
+    expect(matching).to_have_text("3")
+    page.get_by_label("Số ngày quá hạn đến").fill("44")
+    expect(matching).to_have_text("1")
+    page.get_by_label("Số ngày quá hạn từ").fill("90")  # above the "to": refused at the field
+    expect(page.locator("#form-error")).to_contain_text("dpd_min is above dpd_max")
+    expect(page.locator("label.invalid")).to_have_count(2)
+    page.get_by_label("Số ngày quá hạn từ").fill("")
+    expect(matching).to_have_text("1")
+    page.get_by_label("Tên", exact=True).fill("B2 sáng thứ Năm")
+    page.get_by_label("Gọi từ").fill("08:00")
+    page.get_by_label("Gọi đến").fill("17:30")
+    screenshot(page, "console-campaign-form")
+    page.get_by_role("button", name="Tạo chiến dịch").click()
+    row = page.locator("#campaign-list tr", has_text="B2 sáng thứ Năm")
+    expect(row.locator(".state")).to_have_text("nháp")
+    row.get_by_role("button", name="Khởi chạy").click()
+    row = page.locator("#campaign-list tr", has_text="B2 sáng thứ Năm")
+    expect(row.locator(".state")).to_have_text("đang chạy")
+    made = stack.api("GET", f"/api/campaigns/{row.get_attribute('data-campaign')}")
+    assert made["entries"] == 1 and made["state"] == "running"
