@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import date
 from functools import wraps
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, render_template
-from flask_babel import get_locale
+from flask import Blueprint, Response, abort, render_template, request
+from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -20,12 +22,14 @@ from dialer.campaigns import service as campaigns
 from dialer.campaigns.compliance import PROFILES
 from dialer.campaigns.models import DIAL_MODES, Campaign
 from dialer.campaigns.ranking import BUCKETS
-from dialer.console import wallboard
+from dialer.console import reports, wallboard
 from dialer.http import current_runtime
 from dialer.scripts import service as scripts
+from dialer.spreadsheet import excel_csv, xlsx
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 WALLBOARD_SECONDS = 2.0  # real seconds between two pictures of the floor
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def staff_required(view):
@@ -88,6 +92,66 @@ def campaigns_page():
             machine_actions=campaigns.MACHINE_ACTIONS,
             defaults=campaigns.DEFAULT_SETTINGS,
         )
+
+
+def _report_day() -> date:
+    raw = request.args.get("date")
+    rt = current_runtime()
+    if not raw:
+        return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400)
+
+
+def _agent_rows(day: date) -> list[dict]:
+    rt = current_runtime()
+    with rt.db.session() as s:
+        return reports.agent_day(
+            s,
+            day=day,
+            tz=rt.settings.timezone,
+            team=reach.team_of_principal(),
+            now=rt.clock.now(),
+        )
+
+
+@bp.get("/reports/agents")
+@staff_required
+def agent_report():
+    """Agent KPIs on a day (?date=YYYY-MM-DD, default today)."""
+    day = _report_day()
+    return render_template(
+        "console/agents_report.html",
+        day=day,
+        rows=_agent_rows(day),
+        columns={k: gettext(v) for k, v in reports.AGENT_COLUMNS.items()},
+    )
+
+
+@bp.get("/reports/agents.<kind>")
+@staff_required
+def agent_report_file(kind: str):
+    """The same rows as CSV (UTF-8 with BOM) or XLSX (numbers as numbers, header frozen)."""
+    if kind not in ("csv", "xlsx"):
+        abort(404)
+    day = _report_day()
+    rows = _agent_rows(day)
+    columns = list(reports.AGENT_COLUMNS)
+    # Times are whole seconds in a file (numbers a spreadsheet can add up).
+    headers = [
+        gettext(reports.AGENT_COLUMNS[c]) + (" (s)" if c.endswith("_seconds") else "")
+        for c in columns
+    ]
+    name = f"agent-kpis-{day.isoformat()}.{kind}"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if kind == "csv":
+        labelled = [{headers[i]: row[c] for i, c in enumerate(columns)} for row in rows]
+        body = "".join(excel_csv(headers, labelled, guard=[headers[0], headers[1]]))
+        return Response(body, content_type="text/csv; charset=utf-8", headers=disposition)
+    body = xlsx(gettext("Agents"), columns, headers, rows, amount_columns=["promised_amount"])
+    return Response(body, content_type=XLSX_TYPE, headers=disposition)
 
 
 @bp.get("/live/events")

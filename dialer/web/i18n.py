@@ -34,6 +34,12 @@ def vnd(amount: int | None) -> str:
     return "" if amount is None else money(int(amount), "vi")
 
 
+def duration(seconds: float | None) -> str:
+    """h:mm:ss of a time spent (talk, pause...)."""
+    total = int(seconds or 0)
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
 def ddmmyyyy(value: date | str | None) -> str:
     if value is None or value == "":
         return ""
@@ -171,6 +177,7 @@ def init_app(app: Flask) -> None:
         local_time=local_time,
         local_date=local_date,
         weekday_date=weekday_date,
+        duration=duration,
     )
     app.jinja_env.filters.update({kind: _namer(names) for kind, names in NAMES.items()})
     app.jinja_env.globals.update(names_in_language=names_in_language)
