@@ -10,7 +10,6 @@ import click
 
 from dialer.auth import clients, service, sessions
 from dialer.auth.models import Role, Scope
-from dialer.auth.views import sign_off_agent
 from dialer.runtime import get_runtime
 
 
@@ -106,7 +105,7 @@ def disable(username: str) -> None:
         raise click.ClickException(str(exc)) from None
     ended = _end_sessions(user_id)
     if agent_id is not None:
-        sign_off_agent(rt, agent_id)
+        service.sign_off_agent(rt, agent_id=agent_id)
     click.echo(f"User {username} disabled ({ended} open session(s) ended).")
 
 

@@ -9,9 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from dialer.agents import presence
 from dialer.agents import service as agents
 from dialer.agents.models import Agent
 from dialer.auth.models import Role, User
+from dialer.runtime import Runtime
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 _TEAM = re.compile(r"^[\w .-]{1,64}$")
@@ -163,3 +165,10 @@ def authenticate(session: Session, *, username: str, password: str, now: datetim
         return None
     user.last_login_at = now
     return user
+
+
+def sign_off_agent(rt: Runtime, *, agent_id: int) -> None:
+    """A user who signs out (or is disabled) is off the dialer too: no call may reach an
+    agent nobody is sitting at."""
+    if presence.get(rt.redis, agent_id).state != presence.AgentState.OFFLINE:
+        agents.logout(rt, agent_id)

@@ -32,8 +32,6 @@ from flask_login import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from dialer.agents import presence
-from dialer.agents import service as agents
 from dialer.auth import access, service, sessions
 from dialer.auth.models import Role, User
 from dialer.http import current_runtime
@@ -149,7 +147,7 @@ def logout():
     rt = current_runtime()
     session_id = session.get("sid")
     if current_user.is_authenticated and current_user.agent_id is not None:
-        sign_off_agent(rt, current_user.agent_id)
+        service.sign_off_agent(rt, agent_id=current_user.agent_id)
     if session_id:
         sessions.end(rt.redis, session_id=session_id)
     logout_user()
@@ -172,13 +170,6 @@ def set_locale():
     response = redirect(back if back.startswith(request.host_url) else home_for(current_user))
     response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, samesite="Lax")
     return response
-
-
-def sign_off_agent(rt, agent_id: int) -> None:
-    """A user who signs out (or is disabled) is off the dialer too: no call may reach an
-    agent nobody is sitting at."""
-    if presence.get(rt.redis, agent_id).state != presence.AgentState.OFFLINE:
-        agents.logout(rt, agent_id)
 
 
 def _csrf_guard() -> None:

@@ -532,6 +532,16 @@ def status(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) 
     }
 
 
+def statuses(
+    session: Session, r: redis.Redis, *, team: str | None, now: datetime, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The newest campaigns' status (a team's only, unless team is None), newest first."""
+    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
+    if team is not None:
+        query = query.where(Campaign.team == team)
+    return [status(session, r, c, now) for c in session.scalars(query)]
+
+
 def live_and_abandoned(results: dict[str | None, int]) -> tuple[int, int]:
     """Live answers (bridged, abandoned, or hung up before either) and abandoned calls,
     from call counts by result."""

@@ -6,7 +6,6 @@ through the JSON API (go on line, ready, pause, record a code), as any client wo
 from __future__ import annotations
 
 from functools import wraps
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,6 +20,7 @@ from dialer.campaigns import preview
 from dialer.campaigns import service as campaigns
 from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.errors import CampaignError
+from dialer.campaigns.followups import local_today
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.desk import actions, service
 from dialer.http import ApiError, current_runtime, json_body, said
@@ -49,10 +49,6 @@ def agent_required(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def _local_today(rt):
-    return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
 
 
 @bp.get("")
@@ -122,7 +118,7 @@ def call(attempt_id: int):
         )
         script = common.talk_script_of(s, campaign)
         sections = scripts.render_talk_track(script, context=context, language=language)
-        today = _local_today(rt)
+        today = local_today(rt)
         profile = (
             campaigns.effective_profile(campaign)
             if campaign
@@ -181,7 +177,7 @@ def lists():
             "desk/lists.html",
             callbacks=service.my_callbacks(s, agent_id=current_user.agent_id, now=rt.clock.now()),
             schedule=service.my_payment_schedule(
-                s, agent_id=current_user.agent_id, today=_local_today(rt)
+                s, agent_id=current_user.agent_id, today=local_today(rt)
             ),
         )
 

@@ -8,10 +8,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from dialer.auth import reach
 from dialer.auth.access import STAFF
-from dialer.auth.models import Role
 from dialer.campaigns import service
-from dialer.campaigns.models import Campaign
 from dialer.http import current_runtime
 from dialer.outcomes import alerts
 from dialer.web.i18n import N_
@@ -42,13 +41,9 @@ def console():
     if current_user.role not in STAFF:
         return redirect(url_for("desk.desk"))
     rt = current_runtime()
-    team = current_user.team if current_user.role == Role.LEAD else None
+    team = reach.team_of_principal()  # a team lead sees their team's campaigns and alerts
     with rt.db.session() as s:
-        query = select(Campaign).order_by(Campaign.id.desc()).limit(20)
-        if team is not None:  # a team lead sees their team's campaigns and alerts
-            query = query.where(Campaign.team == team)
-        campaigns = s.scalars(query).all()
-        rows = [service.status(s, rt.redis, c, rt.clock.now()) for c in campaigns]
+        rows = service.statuses(s, rt.redis, team=team, now=rt.clock.now(), limit=20)
         open_alerts = [
             a
             for a in alerts.list_alerts(s, open_only=True, tz=rt.settings.timezone)
