@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from functools import wraps
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import get_locale, gettext
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
-from dialer.agents import pauses
+from dialer.agents import events, pauses
 from dialer.agents.events import STREAM_LIFETIME_SECONDS, sse
 from dialer.auth import access, reach
 from dialer.callflow.views import event_stream
 from dialer.campaigns import service as campaigns
 from dialer.campaigns.compliance import PROFILES
-from dialer.campaigns.models import DIAL_MODES, Campaign
+from dialer.campaigns.followups import local_today
+from dialer.campaigns.models import DIAL_MODES
 from dialer.campaigns.ranking import BUCKETS
 from dialer.console import reports, wallboard
 from dialer.http import current_runtime
@@ -29,6 +28,7 @@ from dialer.spreadsheet import excel_csv, xlsx
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 WALLBOARD_SECONDS = 2.0  # real seconds between two pictures of the floor
+REPORT_DAYS = 31  # days offered in a report's day list (any other by ?date=)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -77,10 +77,7 @@ def campaigns_page():
     rt = current_runtime()
     team = reach.team_of_principal()
     with rt.db.session() as s:
-        query = select(Campaign).order_by(Campaign.id.desc()).limit(50)
-        if team is not None:
-            query = query.where(Campaign.team == team)
-        rows = [campaigns.status(s, rt.redis, c, rt.clock.now()) for c in s.scalars(query)]
+        rows = campaigns.statuses(s, rt.redis, team=team, now=rt.clock.now())
         return render_template(
             "console/campaigns.html",
             campaigns=rows,
@@ -96,9 +93,8 @@ def campaigns_page():
 
 def _report_day() -> date:
     raw = request.args.get("date")
-    rt = current_runtime()
     if not raw:
-        return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
+        return local_today(current_runtime())
     try:
         return date.fromisoformat(raw)
     except ValueError:
@@ -107,6 +103,9 @@ def _report_day() -> date:
 
 def _agent_rows(day: date) -> list[dict]:
     rt = current_runtime()
+    # The pacer copies the presence log into SQL every few seconds; a report of today
+    # copies what is left first, so the time of a call just ended is counted.
+    events.copy_presence_log(rt)
     with rt.db.session() as s:
         return reports.agent_day(
             s,
@@ -122,9 +121,13 @@ def _agent_rows(day: date) -> list[dict]:
 def agent_report():
     """Agent KPIs on a day (?date=YYYY-MM-DD, default today)."""
     day = _report_day()
+    today = local_today(current_runtime())
+    # A list of days, not a date input: Chromium draws that in the computer's locale.
+    days = sorted({day, *(today - timedelta(days=n) for n in range(REPORT_DAYS))}, reverse=True)
     return render_template(
         "console/agents_report.html",
         day=day,
+        days=days,
         rows=_agent_rows(day),
         columns={k: gettext(v) for k, v in reports.AGENT_COLUMNS.items()},
     )

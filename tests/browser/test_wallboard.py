@@ -67,6 +67,9 @@ def test_the_wallboard_follows_a_call_and_a_promise(stack: Stack, page: Page):
     expect(page.locator("#k-connected")).to_have_text("0")
     expect(page.locator("#k-ready")).to_have_text("3")
 
+    page.goto(f"{stack.web}/console/reports/agents")
+    screenshot(page, "console-agent-kpis")
+
     # An agent is refused the console.
     page.get_by_role("button", name="Đăng xuất").click()
     _sign_in(page, stack, "ngoc")
