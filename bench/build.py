@@ -41,7 +41,7 @@ from sqlalchemy import (
     select,
 )
 
-from dialer.campaigns import builder, queue
+from dialer.campaigns import builder, queue, reports
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNumber
 from dialer.campaigns.ranking import COMPONENTS
 from dialer.config import load_settings
@@ -98,6 +98,7 @@ def generate(db: Database, accounts: int, phones_per_account: float) -> dict[str
                     "suppressed_until",
                     "created_at",
                     "updated_at",
+                    "keypad_no",
                 ],
                 select(
                     literal("B", String) + cast(n, String),
@@ -117,6 +118,7 @@ def generate(db: Database, accounts: int, phones_per_account: float) -> dict[str
                     ),
                     stamp,
                     stamp,
+                    cast(n, String),  # the digits of B<n> (models.keypad_digits)
                 ).select_from(seq),
             )
         )
@@ -305,6 +307,50 @@ def _mb(kilobytes: int) -> int:
     return round(kilobytes / 1024)
 
 
+def _ms(read) -> float:
+    """The slower of two runs of a report read, in milliseconds (the first warms the cache)."""
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        read()
+        times.append((time.perf_counter() - t0) * 1000)
+    return round(max(times), 1)
+
+
+def time_reports(s: Any, campaign_id: int) -> dict[str, float]:
+    """The console's entries report on the campaign just built: pages of 50 in dial order
+    (first, at offset 500,000, after a cursor in the middle and at the end), a page of one
+    state after a cursor, and one account's place with its score explained."""
+    tz = TZ
+    entries = s.scalar(
+        select(func.count())
+        .select_from(CampaignEntry)
+        .where(CampaignEntry.campaign_id == campaign_id)
+    )
+    middle = reports.list_entries(s, campaign_id, tz=tz, limit=1, offset=entries // 2)[0]
+    last = reports.list_entries(s, campaign_id, tz=tz, limit=1, offset=max(entries - 2, 0))[0]
+    account_no = middle["account_no"]
+    campaign = s.get(Campaign, campaign_id)
+    return {
+        "first_page": _ms(lambda: reports.list_entries(s, campaign_id, tz=tz, limit=50)),
+        "offset_500k": _ms(
+            lambda: reports.list_entries(s, campaign_id, tz=tz, limit=50, offset=500_000)
+        ),
+        "after_middle": _ms(
+            lambda: reports.list_entries(s, campaign_id, tz=tz, limit=50, after=middle["cursor"])
+        ),
+        "after_last": _ms(
+            lambda: reports.list_entries(s, campaign_id, tz=tz, limit=50, after=last["cursor"])
+        ),
+        "state_after_middle": _ms(
+            lambda: reports.list_entries(
+                s, campaign_id, tz=tz, state="queued", limit=50, after=middle["cursor"]
+            )
+        ),
+        "explain_middle": _ms(lambda: reports.explain_entry(s, campaign, account_no, tz=tz)),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix="bench-build-"))
     env = {"DIALER_HOME": str(home)}
@@ -338,6 +384,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             t2 = time.perf_counter()
             sizes = queue.sizes(r, campaign.id)
             queue.clear(r, campaign.id)
+            report_ms = time_reports(s, campaign.id) if args.reports else {}
         build_s, load_s = t1 - t0, t2 - t1
         return {
             "accounts": args.accounts,
@@ -356,6 +403,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "accounts_per_second_total": round(args.accounts / (build_s + load_s)),
             "rss_before_build_mb": _mb(rss_before),
             "peak_rss_mb": _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+            "report_ms": report_ms,
         }
     finally:
         db.engine.dispose()
@@ -373,6 +421,9 @@ def main() -> None:
     parser.add_argument("--redis-url", help="default: an embedded redis-server")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--reports", action="store_true", help="then time the entries report's pages"
+    )
     args = parser.parse_args()
     if (
         args.accounts < 1
@@ -403,6 +454,8 @@ def main() -> None:
     )
     print(f"  entries {f['entries']:,}; excluded {f['excluded']}")
     print(f"  peak RSS {f['peak_rss_mb']} MB ({f['rss_before_build_mb']} MB before the build)")
+    for name, ms in f["report_ms"].items():
+        print(f"  entries report {name:<20} {ms:>8} ms")
 
 
 if __name__ == "__main__":

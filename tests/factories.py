@@ -109,8 +109,18 @@ def campaign(session: Session, *, name: str | None = None, **fields: object) -> 
     return c
 
 
-def entry(session: Session, *, campaign: Campaign, account: Account, score: float = 0.0):
-    e = CampaignEntry(campaign_id=campaign.id, account_id=account.id, score=score)
+def entry(
+    session: Session,
+    *,
+    campaign: Campaign,
+    account: Account,
+    score: float = 0.0,
+    rank: int | None = None,
+    state: str = "queued",
+):
+    e = CampaignEntry(
+        campaign_id=campaign.id, account_id=account.id, score=score, rank=rank, state=state
+    )
     session.add(e)
     session.flush()
     return e

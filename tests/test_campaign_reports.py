@@ -200,6 +200,50 @@ def test_a_state_filter_keeps_each_entrys_place_in_the_whole_order(cli, blocked)
     assert queued[0]["not_before"] == "2026-12-03T07:00:00+07:00"
 
 
+def test_key_set_pages_walk_the_whole_dial_order(db, env):
+    """Pages after a cursor give the order SQL gives (score down, rank up with the unranked
+    last, id), each entry's place in the whole campaign, with or without a state filter."""
+    with db.begin() as s:
+        c = factories.campaign(s)
+        for n in range(23):
+            acc = factories.account(s, account_no=f"KS-{n:03}")
+            rank = None if n % 5 == 0 else 23 - n
+            factories.entry(
+                s, campaign=c, account=acc, score=float(n % 4), rank=rank,
+                state="done" if n % 3 == 0 else "queued",
+            )  # fmt: skip
+        campaign_id = c.id
+    with db.session() as s:
+        rows = s.execute(
+            select(CampaignEntry.id, CampaignEntry.score, CampaignEntry.rank, CampaignEntry.state)
+            .where(CampaignEntry.campaign_id == campaign_id)
+        ).all()  # fmt: skip
+        expected = sorted(rows, key=lambda r: (-r.score, r.rank is None, r.rank or 0, r.id))
+        places = {r.id: n for n, r in enumerate(expected, start=1)}
+        for state in (None, "done", "queued"):
+            walked, after = [], None
+            while True:
+                page = reports.list_entries(
+                    s, campaign_id, tz=VN, state=state, limit=4, after=after
+                )
+                if not page:
+                    break
+                walked += page
+                after = page[-1]["cursor"]
+            want = [r.id for r in expected if state in (None, r.state)]
+            assert [e["entry_id"] for e in walked] == want
+            assert all(e["position"] == places[e["entry_id"]] for e in walked)
+        # An offset page of one state still numbers the entries in the whole campaign.
+        deep = reports.list_entries(s, campaign_id, tz=VN, state="queued", limit=2, offset=5)
+        assert [e["position"] for e in deep] == [
+            places[r.id] for r in expected if r.state == "queued"
+        ][5:7]
+        with pytest.raises(reports.ReportError, match="cursor"):
+            reports.list_entries(s, campaign_id, tz=VN, after="12")
+        with pytest.raises(reports.ReportError, match="not in campaign"):
+            reports.list_entries(s, campaign_id, tz=VN, after="999999:3")
+
+
 def test_one_account_is_explained_component_by_component(cli, portfolio, db):
     campaign_id = _launch(db, ranking={"bucket": 15, "rpc": 0})
     result = cli("campaign", "entries", campaign_id, "--account", "VCB-002", "--json")
@@ -394,8 +438,9 @@ def test_each_report_is_one_query_whatever_the_rows(db, blocked):
             "".join(reports.blocked_csv(s, blocked, tz=VN))
         finally:
             event.remove(db.engine, "before_cursor_execute", record)
-    # entries, one entry, blocked rows + counts by rule, the CSV's rows.
-    assert len(statements) == 5, statements
+    # entries, one entry and its place (an index count), blocked rows + counts by rule,
+    # the CSV's rows.
+    assert len(statements) == 6, statements
 
 
 # --- the API ------------------------------------------------------------------------------

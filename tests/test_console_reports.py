@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from dialer.agents.models import PresenceChange
 from dialer.app import create_app
 from dialer.campaigns.models import CallAttempt
-from dialer.console.reports import agent_day
+from dialer.console.reports.agents import agent_day
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import Disposition, Promise
 from dialer.runtime import Runtime

@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -143,6 +145,20 @@ class CampaignEntry(Base):
         """The non-zero components of the score, by name: {"bucket": 30.0, ...}."""
         values = {name: getattr(self, f"score_{name}") for name in COMPONENTS}
         return {name: value for name, value in values.items() if value}
+
+
+# Dial order, every term ascending so one index serves it and a key-set page can start
+# after a row with one row-value comparison: score high to low, then the build's rank
+# (entries added without one last), then the id. Migration 0012 holds the same index.
+NO_RANK = 2147483647
+# The constants are written into the SQL, not bound: an index on an expression serves a
+# query only when the query's expression is the same text (a `? - score` is not).
+DIAL_ORDER = (
+    literal_column("0") - CampaignEntry.score,
+    func.coalesce(CampaignEntry.rank, literal_column(str(NO_RANK))),
+    CampaignEntry.id,
+)
+Index("ix_campaign_entries_dial_order", CampaignEntry.campaign_id, *DIAL_ORDER)
 
 
 class CallAttempt(Base):

@@ -16,13 +16,13 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Row, Select, func, select
+from sqlalchemy import ColumnElement, Row, Select, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from dialer.campaigns.attempts import HOLD_RULES
 from dialer.campaigns.builder import EXCLUSION_RULES
 from dialer.campaigns.compliance import RULES as DIAL_RULES
-from dialer.campaigns.models import BlockedDial, Campaign, CampaignEntry
+from dialer.campaigns.models import DIAL_ORDER, NO_RANK, BlockedDial, Campaign, CampaignEntry
 from dialer.campaigns.ranking import (
     AMOUNT_UNIT,
     COMPONENTS,
@@ -106,17 +106,11 @@ def _iso(moment: datetime | None, tz: str) -> str | None:
 # --- entries in dial order ----------------------------------------------------------------
 
 
-def _ranked_entries(campaign_id: int) -> Select[Any]:
-    """The campaign's entries with their accounts and their place in dial order (score
-    first, then the build's rank), numbered over the whole campaign in SQL."""
-    order = (
-        CampaignEntry.score.desc(),
-        CampaignEntry.rank.asc().nulls_last(),
-        CampaignEntry.id.asc(),
-    )
-    ranked = (
+def _entries(campaign_id: int) -> Select[Any]:
+    """The campaign's entries with their accounts, in dial order (models.DIAL_ORDER, which
+    one index serves: a page reads its rows and no more, however large the campaign)."""
+    return (
         select(
-            func.row_number().over(order_by=order).label("position"),
             CampaignEntry.id.label("entry_id"),
             CampaignEntry.rank,
             CampaignEntry.score,
@@ -132,15 +126,60 @@ def _ranked_entries(campaign_id: int) -> Select[Any]:
         )
         .join(Account, Account.id == CampaignEntry.account_id)
         .where(CampaignEntry.campaign_id == campaign_id)
-        .subquery()
+        .order_by(*DIAL_ORDER)
     )
-    return select(ranked).order_by(ranked.c.position)
 
 
-def entry_dict(row: Row[Any], tz: str) -> dict[str, Any]:
-    """One entry as the CLI and the API show it; every component, zero ones included."""
+DialKey = tuple[float, int, int]
+
+
+def _key(row: Row[Any]) -> DialKey:
+    """A row's place in dial order, as models.DIAL_ORDER computes it in SQL."""
+    return (0 - row.score, NO_RANK if row.rank is None else row.rank, row.entry_id)
+
+
+def _entries_before(
+    session: Session, campaign_id: int, key: DialKey, *, after: DialKey | None = None
+) -> int:
+    """How many of the campaign's entries come before `key` in dial order (and after
+    `after`). The score term bounds an index range (row-value comparisons over expressions
+    bound none in SQLite); the full key then only sorts out the ties at its two ends."""
+    k1 = DIAL_ORDER[0]
+    order = tuple_(*DIAL_ORDER)
+    query = (
+        select(func.count())
+        .select_from(CampaignEntry)
+        .where(CampaignEntry.campaign_id == campaign_id, k1 <= key[0], order < tuple_(*key))
+    )
+    if after is not None:
+        query = query.where(k1 >= after[0], order > tuple_(*after))
+    return session.scalar(query) or 0
+
+
+def _page_after(query: Select[Any], key: DialKey, limit: int, session: Session) -> list[Row[Any]]:
+    """Up to `limit` rows of `query` after `key` in dial order, as three index ranges read
+    in turn (same score and rank, later id; same score, later rank; lower score): each
+    starts where the last ended, so a page reads its own rows, at any depth."""
+    k1, k2, k3 = DIAL_ORDER
+    steps = (
+        ((k1 == key[0], k2 == key[1], k3 > key[2]), (k3,)),
+        ((k1 == key[0], k2 > key[1]), (k2, k3)),
+        ((k1 > key[0],), (k1, k2, k3)),
+    )
+    rows: list[Row[Any]] = []
+    for where, order in steps:
+        if len(rows) == limit:
+            break
+        step = query.where(*where).order_by(None).order_by(*order).limit(limit - len(rows))
+        rows += session.execute(step).all()
+    return rows
+
+
+def entry_dict(row: Row[Any], tz: str, position: int) -> dict[str, Any]:
+    """One entry as the CLI and the API show it; every component, zero ones included.
+    `cursor` starts the next page after this entry (?after=)."""
     return {
-        "position": row.position,
+        "position": position,
         "rank": row.rank,
         "entry_id": row.entry_id,
         "account_no": row.account_no,
@@ -153,7 +192,24 @@ def entry_dict(row: Row[Any], tz: str) -> dict[str, Any]:
         "not_before": _iso(row.not_before, tz),
         "score": row.score,
         "components": {name: getattr(row, f"score_{name}") for name in COMPONENTS},
+        "cursor": f"{row.entry_id}:{position}",
     }
+
+
+def _cursor(session: Session, campaign_id: int, cursor: str) -> tuple[DialKey, int]:
+    """The entry a page starts after, and its position, from "ENTRY_ID:POSITION"."""
+    match = re.fullmatch(r"(\d{1,12}):(\d{1,12})", cursor)
+    if match is None:
+        raise ReportError(f"after must be a cursor from a page (ENTRY:POSITION), got {cursor!r}")
+    entry_id, position = int(match[1]), int(match[2])
+    row = session.execute(
+        select(CampaignEntry.id.label("entry_id"), CampaignEntry.score, CampaignEntry.rank).where(
+            CampaignEntry.id == entry_id, CampaignEntry.campaign_id == campaign_id
+        )
+    ).first()
+    if row is None:
+        raise ReportError(f"after: entry {entry_id} is not in campaign {campaign_id}")
+    return _key(row), position
 
 
 def list_entries(
@@ -164,26 +220,45 @@ def list_entries(
     state: str | None = None,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
+    after: str | None = None,
 ) -> list[dict[str, Any]]:
     """A page of the campaign's entries in dial order, optionally of one state only;
-    `position` is the place in the whole campaign's order."""
+    `position` is the place in the whole campaign's order. The page starts `offset` rows
+    in, or right after the entry of a previous page's `cursor` (`after`: key-set paging,
+    as fast at the millionth entry as at the first)."""
     check_state(state)
     check_limit("limit", limit)
     check_limit("offset", offset, 0, 10**9)
-    query = _ranked_entries(campaign_id)
-    ranked = query.selected_columns
+    query = _entries(campaign_id)
     if state is not None:
-        query = query.where(ranked.state == state)
-    rows = session.execute(query.limit(limit).offset(offset))
-    return [entry_dict(row, tz) for row in rows]
+        query = query.where(CampaignEntry.state == state)
+    previous: DialKey | None = None
+    position = offset if state is None else 0
+    if after is not None:
+        previous, position = _cursor(session, campaign_id, after)
+        rows = _page_after(query, previous, limit, session)
+    else:
+        rows = session.execute(query.limit(limit).offset(offset)).all()
+    out = []
+    for row in rows:
+        key = _key(row)
+        if state is None:
+            position += 1  # every entry is on the page: consecutive places
+        else:
+            # Entries of other states lie between: count them from the previous row, so a
+            # page reads only the span it covers.
+            position += _entries_before(session, campaign_id, key, after=previous) + 1
+        out.append(entry_dict(row, tz, position))
+        previous = key
+    return out
 
 
 def find_entry(session: Session, campaign_id: int, account_no: str, *, tz: str) -> dict[str, Any]:
     """The entry of one account (by account number) in the campaign, or NotFound."""
-    query = _ranked_entries(campaign_id)
-    row = session.execute(query.where(query.selected_columns.account_no == account_no)).first()
+    row = session.execute(_entries(campaign_id).where(Account.account_no == account_no)).first()
     if row is not None:
-        return entry_dict(row, tz)
+        position = _entries_before(session, campaign_id, _key(row)) + 1
+        return entry_dict(row, tz, position)
     if session.scalar(select(Account.id).where(Account.account_no == account_no)) is None:
         raise NotFound(f"no account {account_no}")
     raise NotFound(f"account {account_no} is not in campaign {campaign_id}")

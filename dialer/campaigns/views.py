@@ -184,9 +184,10 @@ def _whole(args: dict[str, str], name: str, default: int) -> int:
 
 @bp.get("/<int:campaign_id>/entries")
 def entries(campaign_id: int):
-    """Entries in dial order: ?state=&limit=&offset= (a list), or ?account=ACCOUNT_NO for
-    that one entry with a line explaining each score component (an object)."""
-    args = _query("account", "state", "limit", "offset")
+    """Entries in dial order: ?state=&limit=&offset= or &after=CURSOR (a list; each entry's
+    `cursor` starts the page after it), or ?account=ACCOUNT_NO for that one entry with a
+    line explaining each score component (an object)."""
+    args = _query("account", "state", "limit", "offset", "after")
     rt = current_runtime()
     tz = rt.settings.timezone
     with rt.db.session() as s, _report_errors():
@@ -200,6 +201,7 @@ def entries(campaign_id: int):
             state=args.get("state"),
             limit=_whole(args, "limit", reports.DEFAULT_LIMIT),
             offset=_whole(args, "offset", 0),
+            after=args.get("after"),
         )
         return jsonify(out)
 

@@ -1,0 +1,80 @@
+"""What every console page shares: staff only, the day a report is asked for, and a
+report's rows sent as a CSV or XLSX file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import date
+from functools import wraps
+from typing import Any
+
+from flask import Response, abort, request, stream_with_context
+from flask_login import current_user, login_required
+
+from dialer.auth import access
+from dialer.campaigns.followups import local_today
+from dialer.http import current_runtime
+from dialer.spreadsheet import excel_csv, xlsx
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILE_KINDS = ("csv", "xlsx")
+
+
+def staff_required(view):
+    """A signed-in team lead or administrator (an agent is refused: 403)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if access.has_bearer() or current_user.role not in access.STAFF:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def day_arg(name: str = "date", default: date | None = None) -> date:
+    """?date=YYYY-MM-DD (a 400 when it is not one), today in the centre's zone if absent."""
+    raw = request.args.get(name)
+    if not raw:
+        return default or local_today(current_runtime())
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400)
+
+
+def table_file(
+    kind: str,
+    *,
+    filename: str,
+    sheet: str,
+    columns: Sequence[str],
+    headers: Sequence[str],
+    rows: Iterable[Mapping[str, Any]],
+    amount_columns: Iterable[str] = (),
+    guard: Iterable[str] = (),
+) -> Response:
+    """The rows as a download: CSV (UTF-8 with BOM, streamed as the rows come; `guard` are
+    the free-text columns quoted where Excel would run them) or XLSX (real numbers and
+    dates, header frozen, written in constant memory). `rows` may be a generator that reads
+    the database as it goes."""
+    if kind not in FILE_KINDS:
+        abort(404)
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}.{kind}"'}
+    if kind == "csv":
+        by_column = dict(zip(columns, headers, strict=True))
+        labelled = ({by_column[c]: row[c] for c in columns} for row in rows)
+        guarded = [by_column[c] for c in guard]
+
+        def chunks() -> Iterator[bytes]:
+            for text in excel_csv(headers, labelled, guard=guarded):
+                yield text.encode("utf-8")
+
+        return Response(
+            stream_with_context(chunks()),
+            content_type="text/csv; charset=utf-8",
+            headers=disposition,
+        )
+    body = xlsx(sheet, columns, headers, rows, amount_columns=amount_columns)
+    return Response(body, content_type=XLSX_TYPE, headers=disposition)
