@@ -10,6 +10,7 @@ from dialer.campaigns.models import (
     DncNumber,
 )
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
+from dialer.portfolio.imports.models import ImportRun, ImportRunFile, ImportRunLine
 from dialer.portfolio.models import Account, Payment, Phone
 from dialer.scripts.models import CallScript
 
@@ -26,6 +27,9 @@ __all__ = [
     "CampaignEntry",
     "Disposition",
     "DncNumber",
+    "ImportRun",
+    "ImportRunFile",
+    "ImportRunLine",
     "PauseCode",
     "Payment",
     "Phone",

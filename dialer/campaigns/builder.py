@@ -11,7 +11,7 @@ chunks. docs/ranking.md explains the score, the filters and the exclusions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -52,6 +52,7 @@ from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNum
 from dialer.campaigns.ranking import AMOUNT_UNIT, BUCKETS, COMPONENTS, RankingWeights, weights_from
 from dialer.clock import local_day_start
 from dialer.db import UTCDateTime
+from dialer.messages import N_, Message
 from dialer.outcomes import referrals
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
 from dialer.portfolio.models import PHONE_RELATIONS, Account, AccountList, AccountListMember, Phone
@@ -80,6 +81,7 @@ EXCLUSION_RULES = (
     "daily_attempt_limit",
 )
 LOAD_CHUNK = 10_000  # entries per SQL fetch and per Redis round trip
+BUILD_STEPS = 3  # what build_entries' progress counts: facts selected, counted, ranked
 # Entries of equal score leave the queue in build rank order (higher DPD, then lower
 # account id): load_queue adds less than this to each Redis score, more for a better rank.
 # Scores are multiples of 0.001, so this can never lift an entry past a higher score.
@@ -102,15 +104,24 @@ def validate_filters(filters: dict[str, Any], session: Session | None = None) ->
         if filters.get(key) is not None:
             value = filters[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise CampaignError(f"{key} must be a whole number >= 0, got {value!r}")
+                raise CampaignError(
+                    Message(
+                        N_("{key} must be a whole number >= 0, got {value}"),
+                        about=key,
+                        key=key,
+                        value=repr(value),
+                    )
+                )
             clean[key] = value
     if "dpd_min" in clean and "dpd_max" in clean and clean["dpd_min"] > clean["dpd_max"]:
-        raise CampaignError("dpd_min is above dpd_max")
+        raise CampaignError(Message(N_("dpd_min is above dpd_max"), about="dpd_min,dpd_max"))
     for key in ("products", "branches", "buckets"):
         if filters.get(key):
             values = filters[key]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                raise CampaignError(f"{key} must be a list of names")
+                raise CampaignError(
+                    Message(N_("{key} must be a list of names"), about=key, key=key)
+                )
             clean[key] = list(dict.fromkeys(values))
     if "buckets" in clean:
         clean["buckets"] = _clean_buckets(clean["buckets"], clean)
@@ -123,7 +134,12 @@ def validate_filters(filters: dict[str, Any], session: Session | None = None) ->
     if filters.get("account_list") is not None:
         name = filters["account_list"]
         if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
-            raise CampaignError("account_list must be the name of a saved account list")
+            raise CampaignError(
+                Message(
+                    N_("account_list must be the name of a saved account list"),
+                    about="account_list",
+                )
+            )
         clean["account_list"] = name.strip()
         if session is not None:
             _account_list_id(session, clean["account_list"])
@@ -142,7 +158,11 @@ def _clean_buckets(names: list[str], clean: dict[str, Any]) -> list[str]:
     low, high = clean.get("dpd_min", -(10**9)), clean.get("dpd_max", 10**9)
     if not any(b_low <= high and low <= b_high for _, b_low, b_high in buckets):
         raise CampaignError(
-            f"buckets {', '.join(b[0] for b in buckets)} hold no DPD between dpd_min and dpd_max"
+            Message(
+                N_("buckets {buckets} hold no DPD between dpd_min and dpd_max"),
+                about="buckets",
+                buckets=", ".join(b[0] for b in buckets),
+            )
         )
     return [b[0] for b in buckets]
 
@@ -151,7 +171,11 @@ def _account_list_id(session: Session, name: str) -> int:
     list_id = session.scalar(select(AccountList.id).where(AccountList.name == name))
     if list_id is None:
         raise CampaignError(
-            f"no saved account list {name!r} (save one with `dialer accounts list-save`)"
+            Message(
+                N_("no saved account list {name} (save one with `dialer accounts list-save`)"),
+                about="account_list",
+                name=repr(name),
+            )
         )
     return list_id
 
@@ -366,9 +390,19 @@ def _components(w: RankingWeights) -> dict[str, ColumnElement[float]]:
     return {name: _round3(value) for name, value in raw.items()}
 
 
-def build_entries(session: Session, campaign: Campaign, now: datetime, tz: str) -> BuildResult:
+def build_entries(
+    session: Session,
+    campaign: Campaign,
+    now: datetime,
+    tz: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> BuildResult:
     """Select and rank the eligible accounts and write the campaign's entries (SQL only);
-    campaign.build_summary says how many were selected and why others were left out."""
+    campaign.build_summary says how many were selected and why others were left out.
+    `progress`, when given, hears each of the BUILD_STEPS done (1, 2, 3): each is one
+    set-based statement, so that is as fine as it can follow them."""
+    step = progress or (lambda done: None)
     from dialer.campaigns.service import effective_profile  # service imports this module
 
     filters = validate_filters(campaign.filters or {}, session=session)
@@ -395,10 +429,13 @@ def build_entries(session: Session, campaign: Campaign, now: datetime, tz: str) 
     _facts.create(conn)
     with _sqlite_cache(conn):
         conn.execute(insert(_facts).from_select([c.name for c in _facts.c], facts))
+        step(1)
         counts = dict(
             conn.execute(select(_facts.c.rule, func.count()).group_by(_facts.c.rule)).all()
         )
+        step(2)
         conn.execute(_insert_entries(campaign.id, weights, now))
+        step(3)
     _facts.drop(conn)
     # The eligible accounts (no rule) are the entries written; a driver's rowcount for an
     # INSERT ... SELECT is not reliable (-1 on PostgreSQL with psycopg).
@@ -503,11 +540,19 @@ def queue_score(score: float, rank: int | None, ranked: int) -> float:
     return score + TIE_SPAN * (ranked - rank + 1) / (ranked + 1)
 
 
-def load_queue(session: Session, r: redis.Redis, campaign_id: int, now: datetime) -> int:
+def load_queue(
+    session: Session,
+    r: redis.Redis,
+    campaign_id: int,
+    now: datetime,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Load the campaign's queued entries from SQL into Redis: due ones (no not_before, or
     passed) into the dial queue, the others into the retry set at their time. Streams the
     rows and pipelines the writes in chunks, so memory stays flat at any size; adds to
-    what Redis holds (the caller clears the keys first for a rebuild). Returns how many."""
+    what Redis holds (the caller clears the keys first for a rebuild). Returns how many.
+    `progress`, when given, hears how many are loaded after each chunk."""
     e = CampaignEntry.__table__.c
     conn = session.connection()
     ranked = conn.scalar(select(func.max(e.rank)).where(e.campaign_id == campaign_id)) or 0
@@ -528,6 +573,8 @@ def load_queue(session: Session, r: redis.Redis, campaign_id: int, now: datetime
                 [(queue_score(score, rank, ranked), i) for i, score, rank in chunk],
             )
             loaded += len(chunk)
+            if progress is not None:
+                progress(loaded)
         rows = conn.execute(
             select(e.id, e.score, e.rank, e.not_before)
             .where(queued, not_(due))
@@ -545,6 +592,8 @@ def load_queue(session: Session, r: redis.Redis, campaign_id: int, now: datetime
                 [(row.id, queue_score(row.score, row.rank, ranked)) for row in chunk],
             )
             loaded += len(chunk)
+            if progress is not None:
+                progress(loaded)
 
     _send_pipelined(r, commands())
     return loaded

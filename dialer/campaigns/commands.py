@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns import pacer as pacer_loop
+from dialer.campaigns.builder import BUILD_STEPS
 from dialer.campaigns.jobs import job_lifetime
 from dialer.campaigns.models import DIAL_MODES, Campaign, CampaignTemplate
 from dialer.runtime import get_runtime
+from dialer.terminal import terminal_progress
 
 
 def _echo_json(data: object) -> None:
@@ -222,12 +224,20 @@ def launch(campaign_id: int) -> None:
     """Select and rank the accounts, fill the dial queue, start dialing."""
     rt = get_runtime()
     try:
-        with rt.db.begin() as s:
-            built = service.launch(s, _load(s, campaign_id), rt.clock.now(), rt.settings.timezone)
+        with (
+            rt.db.begin() as s,
+            terminal_progress(BUILD_STEPS, "Selecting and ranking accounts") as progress,
+        ):
+            built = service.launch(
+                s, _load(s, campaign_id), rt.clock.now(), rt.settings.timezone, progress=progress
+            )
     except service.CampaignError as exc:
         raise click.ClickException(str(exc)) from None
-    with rt.db.session() as s:
-        service.start_dialing(s, rt.redis, _load(s, campaign_id), rt.clock.now())
+    with (
+        rt.db.session() as s,
+        terminal_progress(built.entries, "Loading the dial queue") as progress,
+    ):
+        service.start_dialing(s, rt.redis, _load(s, campaign_id), rt.clock.now(), progress=progress)
     click.echo(f"Campaign {campaign_id} running with {built.entries} accounts queued.")
 
 

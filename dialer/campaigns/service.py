@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from dialer.campaigns.models import (
     CampaignEntry,
 )
 from dialer.campaigns.ranking import weights_from
+from dialer.messages import N_, Message
 from dialer.outcomes.catalogue import SYSTEM_RESULT_CODES, WRAP_UP_OVERRUN_CODE
 from dialer.outcomes.models import ActionCode, Disposition
 from dialer.portfolio.models import Account, Phone
@@ -98,24 +100,60 @@ def _e164_number(raw: object, what: str = "caller ID") -> str:
 
 def _whole(name: str, value: object, low: int, high: int | None = None) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise CampaignError(f"{name} must be a whole number >= {low}, got {value!r}")
+        raise CampaignError(
+            Message(
+                N_("{name} must be a whole number >= {low}, got {value}"),
+                about=name,
+                name=name,
+                low=low,
+                value=repr(value),
+            )
+        )
     if high is not None and value > high:
-        raise CampaignError(f"{name} must be at most {high}, got {value}")
+        raise CampaignError(
+            Message(
+                N_("{name} must be at most {high}, got {value}"),
+                about=name,
+                name=name,
+                high=high,
+                value=value,
+            )
+        )
     return value
 
 
-def _number(name: str, value: object, low: float, high: float) -> float:
+def _number(name: str, value: object, low: float, high: float, field: str | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise CampaignError(f"{name} must be a number, got {value!r}")
+        raise CampaignError(
+            Message(
+                N_("{name} must be a number, got {value}"), about=name, name=name, value=repr(value)
+            )
+        )
     if not low <= value <= high:
-        raise CampaignError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+        raise CampaignError(
+            Message(
+                N_("{name} must be between {low} and {high}, got {value}"),
+                about=field or name,
+                name=name,
+                low=f"{low:g}",
+                high=f"{high:g}",
+                value=f"{value:g}",
+            )
+        )
     return float(value)
 
 
 def parse_hhmm(name: str, value: object) -> time:
     """A local time of day given as "HH:MM", or a CampaignError naming the field."""
     if not isinstance(value, str) or not _HHMM.match(value):
-        raise CampaignError(f"{name} must be a time as HH:MM, got {value!r}")
+        raise CampaignError(
+            Message(
+                N_("{name} must be a time as HH:MM, got {value}"),
+                about=name,
+                name=name,
+                value=repr(value),
+            )
+        )
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
 
@@ -144,7 +182,9 @@ def _narrowed(profile_name: str, settings: dict[str, Any]) -> Profile:
             skip_public_holidays=settings["skip_public_holidays"],
         )
     except ValueError as exc:
-        raise CampaignError(str(exc)) from None
+        # The calling window (or a limit) would widen the profile: shown at the window.
+        about = "window_start" if "window" in str(exc) else None
+        raise CampaignError(Message(N_("{reason}"), about=about, reason=str(exc))) from None
 
 
 def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +202,12 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     out["filters"] = builder.validate_filters(out["filters"], session=session)
     if out["dial_mode"] not in DIAL_MODES:
         raise CampaignError(
-            f"dial mode {out['dial_mode']!r} unknown; known: {', '.join(DIAL_MODES)}"
+            Message(
+                N_("dial mode {mode} unknown; known: {known}"),
+                about="dial_mode",
+                mode=repr(out["dial_mode"]),
+                known=", ".join(DIAL_MODES),
+            )
         )
     if not isinstance(out["compliance_profile"], str):
         raise CampaignError("compliance_profile must be a profile name")
@@ -203,7 +248,9 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out["team"], str):
         out["team"] = out["team"].strip() or None  # a blank team is no team
     if out["team"] is not None and (not isinstance(out["team"], str) or len(out["team"]) > 64):
-        raise CampaignError("team must be a team name (at most 64 characters)")
+        raise CampaignError(
+            Message(N_("team must be a team name (at most 64 characters)"), about="team")
+        )
     agent_ids = out["agent_ids"]
     if not isinstance(agent_ids, list):
         raise CampaignError("agent_ids must be a list of agent ids")
@@ -219,6 +266,7 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
         out["abandon_target"],
         0.0,
         narrowed.abandon_cap,
+        field="abandon_target",
     )
     out["max_lines_per_agent"] = _number(
         "max_lines_per_agent", out["max_lines_per_agent"], 1.0, MAX_LINES_PER_AGENT
@@ -242,7 +290,14 @@ def _check_script(session: Session, out: dict[str, Any]) -> None:
     out["script"] = name = name.strip()
     if not scripts.exists(session, name=name):
         known = ", ".join(info.name for info in scripts.names(session))
-        raise CampaignError(f"no call script {name!r}; known: {known}")
+        raise CampaignError(
+            Message(
+                N_("no call script {script}; known: {known}"),
+                about="script",
+                script=repr(name),
+                known=known,
+            )
+        )
 
 
 def _check_call_handling(out: dict[str, Any], profile: Profile) -> None:
@@ -250,7 +305,15 @@ def _check_call_handling(out: dict[str, Any], profile: Profile) -> None:
     voicemail messages say is calling (the profile may require both)."""
     for key, allowed in (("on_machine", MACHINE_ACTIONS), ("on_unknown", UNKNOWN_ANSWERS)):
         if out[key] not in allowed:
-            raise CampaignError(f"{key} must be one of {', '.join(allowed)}, got {out[key]!r}")
+            raise CampaignError(
+                Message(
+                    N_("{key} must be one of {allowed}, got {value}"),
+                    about=key,
+                    key=key,
+                    allowed=", ".join(allowed),
+                    value=repr(out[key]),
+                )
+            )
     if not isinstance(out["record_calls"], bool):
         raise CampaignError("record_calls must be true or false")
     out["wrap_up_seconds"] = _whole("wrap_up_seconds", out["wrap_up_seconds"], *WRAP_UP_SECONDS)
@@ -288,9 +351,9 @@ def preview_count(
 def create_campaign(session: Session, name: str, **settings: Any) -> Campaign:
     """A draft campaign from validated settings (see DEFAULT_SETTINGS)."""
     if not isinstance(name, str) or not name.strip():
-        raise CampaignError("a campaign needs a name")
+        raise CampaignError(Message(N_("a campaign needs a name"), about="name"))
     if len(name.strip()) > 200:
-        raise CampaignError("a campaign name is at most 200 characters")
+        raise CampaignError(Message(N_("a campaign name is at most 200 characters"), about="name"))
     template_id = settings.pop("template_id", None)
     campaign = Campaign(
         name=name.strip(), template_id=template_id, **validate_settings(session, settings)
@@ -305,11 +368,19 @@ def settings_of(campaign: Campaign) -> dict[str, Any]:
     return {key: getattr(campaign, key) for key in DEFAULT_SETTINGS}
 
 
-def launch(session: Session, campaign: Campaign, now: datetime, tz: str) -> BuildResult:
-    """Build a draft campaign's entries (SQL) and mark it running."""
+def launch(
+    session: Session,
+    campaign: Campaign,
+    now: datetime,
+    tz: str,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> BuildResult:
+    """Build a draft campaign's entries (SQL) and mark it running; `progress` hears the
+    build's steps done (of builder.BUILD_STEPS)."""
     if campaign.state != "draft":
         raise CampaignError(f"campaign {campaign.id} is {campaign.state}; only a draft launches")
-    result = builder.build_entries(session, campaign, now, tz)
+    result = builder.build_entries(session, campaign, now, tz, progress=progress)
     campaign.state = "running"
     campaign.launched_at = now
     session.flush()
@@ -317,10 +388,18 @@ def launch(session: Session, campaign: Campaign, now: datetime, tz: str) -> Buil
     return result
 
 
-def start_dialing(session: Session, r: redis.Redis, campaign: Campaign, now: datetime) -> int:
-    """Load the queue and tell the pacers (after the launch is committed)."""
+def start_dialing(
+    session: Session,
+    r: redis.Redis,
+    campaign: Campaign,
+    now: datetime,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Load the queue and tell the pacers (after the launch is committed); `progress`
+    hears how many entries are loaded so far."""
     queue.clear(r, campaign.id)
-    loaded = builder.load_queue(session, r, campaign.id, now)
+    loaded = builder.load_queue(session, r, campaign.id, now, progress=progress)
     if campaign.state == "running":
         r.hset(Keys.running_campaigns(), campaign.id, campaign.dial_mode)
     return loaded

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import inspect
@@ -12,6 +13,10 @@ from sqlalchemy.exc import OperationalError
 
 from dialer.config import get_settings
 from dialer.db import Database, get_database
+from dialer.terminal import terminal_progress
+
+if TYPE_CHECKING:
+    from dialer.portfolio.imports.service import FileOutcome
 
 SHOWN_ISSUES = 20  # lines of rejections/warnings printed before "... and N more"
 
@@ -30,15 +35,15 @@ def accounts() -> None:
     """Loan accounts: import the bank's portfolio CSV, show one account, set its timezone."""
 
 
-def _database() -> Database:
-    """The configured database, checked to hold the portfolio tables."""
+def _database(*more_tables: str) -> Database:
+    """The configured database, checked to hold the portfolio tables (and `more_tables`)."""
     settings = get_settings()
     db = get_database(settings)
     try:
         tables = set(inspect(db.engine).get_table_names())
     except OperationalError as exc:
         raise click.ClickException(f"cannot open the database: {exc.orig}") from exc
-    missing = {"accounts", "phones"} - tables
+    missing = {"accounts", "phones", *more_tables} - tables
     if missing:
         names = ", ".join(sorted(missing))
         raise click.ClickException(
@@ -73,17 +78,11 @@ def import_command(ctx: click.Context, path: Path, as_json: bool) -> None:
     An optional timezone column (IANA names such as Asia/Ho_Chi_Minh) sets each account's
     timezone override for the calling-hour rules; a blank cell leaves it as it was.
     """
-    from dialer.portfolio.importer import ImportFileError, open_portfolio
-    from dialer.portfolio.service import import_accounts
+    from dialer.portfolio.service import ImportResult
 
-    db = _database()
-    try:
-        portfolio = open_portfolio(path.read_bytes(), region=get_settings().default_region)
-        # One transaction for the whole file: see import_accounts.
-        with db.begin() as session:
-            result = import_accounts(session, portfolio)
-    except ImportFileError as exc:
-        _refuse_file(ctx, path, exc, as_json)
+    outcome = _import_file(ctx, path, "portfolio", as_json, "Importing accounts")
+    result = outcome.result
+    assert isinstance(result, ImportResult)
     if as_json:
         _echo_json(result.to_dict())
         return
@@ -91,10 +90,62 @@ def import_command(ctx: click.Context, path: Path, as_json: bool) -> None:
         f"{path.name}: {result.imported} new accounts, {result.updated} updated, "
         f"{len(result.rejected)} rows rejected, {len(result.warnings)} warnings."
     )
-    if portfolio.ignored_columns:
-        click.echo(f"Ignored columns: {', '.join(portfolio.ignored_columns)}")
+    if outcome.ignored_columns:
+        click.echo(f"Ignored columns: {', '.join(outcome.ignored_columns)}")
     _echo_issues("Rejected rows", result.rejected)
     _echo_issues("Warnings", result.warnings)
+
+
+def _import_file(
+    ctx: click.Context, path: Path, kind: str, as_json: bool, label: str
+) -> FileOutcome:
+    """Import the file at PATH as a recorded run (source cli), with the use case the
+    console's job runs (imports.service.import_file): one transaction for the whole file,
+    so a file refused half-way writes nothing, not even its run. A progress bar on a
+    terminal."""
+    from dialer.campaigns.followups import local_today
+    from dialer.portfolio.importer import ImportFileError
+    from dialer.portfolio.imports import service
+    from dialer.portfolio.imports.models import ImportState
+    from dialer.runtime import Runtime
+
+    rt = Runtime(get_settings())
+    db = _database("import_runs")
+    data = path.read_bytes()
+    today, region = local_today(rt), rt.settings.default_region
+    try:
+        check = service.check_file(kind, data, region=region, today=today)
+        with (
+            db.begin() as session,
+            terminal_progress(check.total_lines, label, quiet=as_json) as progress,
+        ):
+            now = rt.clock.now()
+            run = service.create_run(
+                session,
+                kind=kind,
+                file_name=path.name,
+                data=data,
+                check=check,
+                who=f"{_os_user()} (command line)",
+                now=now,
+                source="cli",
+                keep_file=False,
+            )
+            run.state, run.started_at = ImportState.RUNNING, now
+            outcome = service.import_file(
+                session, run, data, region=region, today=today, now=now, progress=progress
+            )
+            service.finish(session, run, now=rt.clock.now())
+    except ImportFileError as exc:
+        _refuse_file(ctx, path, exc, as_json)
+    return outcome
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown user"
 
 
 def _vnd(amount: int | None) -> str:
@@ -251,19 +302,10 @@ def payments_import_command(ctx: click.Context, path: Path, as_json: bool) -> No
     transaction. --json prints {"imported", "duplicates", "unmatched", "rejected": [{"line",
     "reason"}]}.
     """
-    from dialer.outcomes.scheduled import local_today
-    from dialer.portfolio.importer import ImportFileError
-    from dialer.portfolio.payments import import_payments, read_payments
-    from dialer.runtime import get_runtime
+    from dialer.portfolio.payments import PaymentImport
 
-    rt = get_runtime()
-    db = _database()
-    try:
-        lines = read_payments(path.read_bytes(), local_today(rt))
-        with db.begin() as session:
-            result = import_payments(session, lines, now=rt.clock.now())
-    except ImportFileError as exc:
-        _refuse_file(ctx, path, exc, as_json)
+    result = _import_file(ctx, path, "payments", as_json, "Importing payments").result
+    assert isinstance(result, PaymentImport)
     if as_json:
         _echo_json(result.to_dict())
         return

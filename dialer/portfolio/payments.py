@@ -16,7 +16,7 @@ import io
 import logging
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -336,17 +336,23 @@ def import_payments(
     *,
     now: datetime,
     chunk_size: int = CHUNK_SIZE,
+    progress: Callable[[int], None] | None = None,
 ) -> PaymentImport:
     """Record the file's payments (source "csv"), idempotent by reference like the API.
 
     Writes but never commits: `dialer payments import` runs a whole file in one
     transaction. A reference seen earlier in the same file or already stored is a duplicate
-    when its content is the same, a rejected line otherwise.
+    when its content is the same, a rejected line otherwise. `progress`, when given, is
+    called with the number of lines read so far, every `chunk_size` lines and at the end.
     """
     result = PaymentImport()
     in_file: dict[str, tuple[int, PaymentInput]] = {}  # reference -> (line, payment)
     chunk: list[PaymentLine] = []
+    done = 0
     for item in items:
+        done += 1
+        if progress is not None and done % chunk_size == 0:
+            progress(done)
         if isinstance(item, RejectedLine):
             result.rejected.append(item)
             continue
@@ -356,6 +362,8 @@ def import_payments(
             chunk = []
     if chunk:
         _import_chunk(session, chunk, in_file, result, now)
+    if progress is not None:
+        progress(done)
     result.rejected.sort(key=lambda r: r.line)
     log.info(
         "payment import: %d imported, %d duplicates, %d unmatched, %d rejected",

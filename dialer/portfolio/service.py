@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,11 @@ class ImportResult:
 
 
 def import_accounts(
-    session: Session, rows: Iterable[AccountRow | RowIssue], chunk_size: int = CHUNK_SIZE
+    session: Session,
+    rows: Iterable[AccountRow | RowIssue],
+    chunk_size: int = CHUNK_SIZE,
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Insert or update accounts (by account_no) and their phones; RowIssues count as rejected.
 
@@ -61,12 +65,19 @@ def import_accounts(
     Memory stays bounded anyway: rows are consumed as a stream, and each chunk is one lookup
     of its existing accounts (and their phones) into plain tuples, then one executemany per
     table and kind of write. No ORM object is loaded, so the session does not grow.
+
+    `progress`, when given, is called with the number of the file's records read so far,
+    every `chunk_size` records and once at the end (a progress bar's lines processed).
     """
     session.flush()  # pending changes first, as the queries' autoflush did before
     restore_plan_mode = _prefer_custom_plans(session)
     result = ImportResult()
     chunk: dict[str, AccountRow] = {}
+    done = 0
     for item in rows:
+        done += 1
+        if progress is not None and done % chunk_size == 0:
+            progress(done)
         if isinstance(item, RowIssue):
             result.rejected.append(item)
             continue
@@ -78,6 +89,8 @@ def import_accounts(
         chunk[item.account_no] = item
     if chunk:
         _import_chunk(session, list(chunk.values()), result)
+    if progress is not None:
+        progress(done)
     if restore_plan_mode is not None:
         session.execute(select(func.set_config("plan_cache_mode", restore_plan_mode, True)))
     # Accounts and phones the caller had loaded no longer match the rows: reload on access.
