@@ -243,3 +243,132 @@ def script_source(name: str = "thu-nghiem", **parts: object) -> str:
 
 # Who the abandon and voicemail messages say is calling: the US and UK profiles require it.
 CALLER = {"company_name": "Ngân hàng TMCP Đông Á", "callback_number": "+842873000001"}
+
+
+# --- rows the console's reports read (tests/test_console_report_*.py) ----------------------
+
+
+def call(
+    session: Session,
+    *,
+    account: Account,
+    campaign_id: int,
+    at: datetime,
+    answered_by: str | None = None,
+    agent_id: int | None = None,
+    talk_seconds: int = 60,
+) -> CallAttempt:
+    """A call of a campaign placed at `at`: answered_by None (nobody answered), "machine",
+    or "human" (bridged to `agent_id` when given, else abandoned); ended after the talk."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    e = session.scalar(
+        select(CampaignEntry).where(
+            CampaignEntry.campaign_id == campaign_id, CampaignEntry.account_id == account.id
+        )
+    )
+    if e is None:  # the account's entry in the campaign (one per account), made once
+        e = CampaignEntry(campaign_id=campaign_id, account_id=account.id, score=0.0)
+        session.add(e)
+        session.flush()
+    answered = at + timedelta(seconds=10) if answered_by else None
+    result = {None: "no_answer", "machine": "machine"}.get(answered_by)
+    if answered_by == "human":
+        result = "human" if agent_id is not None else "abandoned"
+    a = CallAttempt(
+        campaign_id=campaign_id,
+        entry_id=e.id,
+        account_id=account.id,
+        phone_id=account.phones[0].id,
+        agent_id=agent_id if answered_by == "human" else None,
+        status="completed",
+        answered_by=answered_by,
+        result=result,
+        call_sid=f"CA{next(_seq):032x}",
+        created_at=at,
+        answered_at=answered,
+        connected_at=answered if result == "human" else None,
+        ended_at=(answered or at) + timedelta(seconds=talk_seconds),
+    )
+    session.add(a)
+    session.flush()
+    return a
+
+
+def dispose(
+    session: Session,
+    attempt: CallAttempt,
+    code: str,
+    *,
+    promise_amount: int | None = None,
+    due_date: date | None = None,
+    state: str = "pending",
+    kind: str = "promise",
+) -> Disposition:
+    """The code recorded on the call when it ended (by its agent, else the system), with
+    the promise it made when an amount is given (no effects run)."""
+    if session.get(ActionCode, code) is None:
+        seed_default_codes(session)
+    d = Disposition(
+        attempt_id=attempt.id,
+        account_id=attempt.account_id,
+        agent_id=attempt.agent_id,
+        code=code,
+        set_by="agent" if attempt.agent_id else "system",
+        created_at=attempt.ended_at,
+    )
+    session.add(d)
+    session.flush()
+    if promise_amount is not None:
+        session.add(
+            Promise(
+                account_id=attempt.account_id,
+                disposition_id=d.id,
+                agent_id=attempt.agent_id,
+                kind=kind,
+                amount=promise_amount,
+                due_date=due_date or attempt.ended_at.date(),
+                state=state,
+                created_at=attempt.ended_at,
+            )
+        )
+        session.flush()
+    return d
+
+
+def payment(
+    session: Session, acc: Account, *, amount: int, paid_on: date, reference: str | None = None
+):
+    from dialer.portfolio.models import Payment
+
+    p = Payment(
+        account_id=acc.id, amount=amount, paid_on=paid_on, reference=reference or f"FT{next(_seq)}"
+    )
+    session.add(p)
+    session.flush()
+    return p
+
+
+def referral(
+    session: Session,
+    acc: Account,
+    *,
+    kind: str,
+    state: str = "open",
+    referred_by: int | None = None,
+    created_at: datetime | None = None,
+):
+    from dialer.outcomes.models import Referral
+
+    r = Referral(
+        account_id=acc.id,
+        kind=kind,
+        state=state,
+        referred_by=referred_by,
+        created_at=created_at or datetime.now(UTC),
+    )
+    session.add(r)
+    session.flush()
+    return r
