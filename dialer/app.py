@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from dialer.auth import views as auth_views
     from dialer.callflow.views import bp as desk_events_bp
     from dialer.campaigns.views import bp as campaigns_bp
+    from dialer.console.imports import bp as imports_bp
     from dialer.console.reports.views import bp as reports_bp
     from dialer.console.views import bp as console_bp
     from dialer.desk.views import bp as desk_bp
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         desk_bp,
         console_bp,
         reports_bp,
+        imports_bp,
         desk_events_bp,
         agents_bp,
         campaigns_bp,

@@ -42,6 +42,22 @@ class ApiError(Exception):
         self.details = details or []
 
 
+def details_of(problems: list[str]) -> list[dict[str, Any]]:
+    """Each problem in the reader's language, with the field it is about (a form shows it
+    next to that field); amounts written as the centre writes them."""
+    return [
+        {"field": getattr(problem, "field", None), "message": translated(problem, gettext)}
+        for problem in problems
+    ]
+
+
+def refused(exc: Exception, status: int = 400) -> ApiError:
+    """The ApiError for a use case's refusal (a CampaignError...): its Message kept, so the
+    answer also says it in the reader's language and names the field it is about."""
+    message = said(exc)
+    return ApiError(message, status, details=details_of([message]))
+
+
 # Control characters no text field may hold (tab, newline and carriage return may): NUL is
 # refused by PostgreSQL outright, the rest only corrupt what a person later reads.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -21,7 +21,7 @@ def N_(template: str) -> str:
 
 
 class Message(str):
-    field: str | None
+    field: str | None  # the form field(s) it is about, comma-separated
     template: str
     params: dict[str, Any]
 

@@ -30,6 +30,7 @@ from dialer.campaigns.ranking import (
     bucket_of,
     weights_from,
 )
+from dialer.messages import N_, Message
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone, mask_text
 from dialer.spreadsheet import excel_csv
@@ -271,49 +272,74 @@ def signed(value: float) -> str:
     return f"{value:+,.3f}".rstrip("0").rstrip(".")
 
 
-def explain_component(name: str, value: float, entry: dict[str, Any], w: RankingWeights) -> str:
+def explain_component(name: str, value: float, entry: dict[str, Any], w: RankingWeights) -> Message:
     """One human line on why the component has its value, from the stored value and the
-    campaign's weights (what the build used): "bucket B3: +30 (10 per bucket)"."""
+    campaign's weights (what the build used): "bucket B3: +30 (10 per bucket)". A catalogue
+    message: the console shows it in the reader's language."""
     shown = signed(value)
     weight_name = _WEIGHT_OF.get(name)
     if weight_name is not None and getattr(w, weight_name) == 0:
-        return f"{name}: 0 (weight 0 in this campaign: switched off)"
+        return Message(N_("{name}: 0 (weight 0 in this campaign: switched off)"), name=name)
     if name == "callback":
-        return f"callback due: {shown}" if value else "no callback due: 0"
+        return (
+            Message(N_("callback due: {shown}"), shown=shown)
+            if value
+            else Message(N_("no callback due: 0"))
+        )
     if name == "broken":
         days = w.broken_promise_days
         if value:
-            return f"promise to pay broken in the last {days} days: {shown}"
-        return f"no promise broken in the last {days} days: 0"
+            return Message(
+                N_("promise to pay broken in the last {days} days: {shown}"), days=days, shown=shown
+            )
+        return Message(N_("no promise broken in the last {days} days: 0"), days=days)
     if name == "bucket":
         bucket = f"B{round(value / w.per_bucket)}"
         now = bucket_of(entry["dpd"])
-        drift = f"; DPD is {entry['dpd']} ({now}) now" if now != bucket else ""
-        return f"bucket {bucket}: {shown} ({w.per_bucket:g} per bucket){drift}"
-    if name == "amount":
-        return (
-            f"overdue {entry['overdue_amount']:,} VND: {shown} "
-            f"({w.amount:g} × log10(1 + overdue / {AMOUNT_UNIT:,}))"
+        per = f"{w.per_bucket:g}"
+        if now != bucket:
+            return Message(
+                N_("bucket {bucket}: {shown} ({per} per bucket); DPD is {dpd} ({now}) now"),
+                bucket=bucket, shown=shown, per=per, dpd=entry["dpd"], now=now,
+            )  # fmt: skip
+        return Message(
+            N_("bucket {bucket}: {shown} ({per} per bucket)"), bucket=bucket, shown=shown, per=per
         )
+    if name == "amount":
+        return Message(
+            N_("overdue {amount} VND: {shown} ({weight} × log10(1 + overdue / {unit}))"),
+            amount=entry["overdue_amount"], shown=shown, weight=f"{w.amount:g}",
+            unit=f"{AMOUNT_UNIT:,}",
+        )  # fmt: skip
     if name == "recency":
         cap = w.recency_cap_days
         if cap == 0:
-            return "recency: 0 (capped at 0 days in this campaign: switched off)"
+            return Message(N_("recency: 0 (capped at 0 days in this campaign: switched off)"))
         days = round(value * w.recency_divisor)
         if days >= cap:
-            return f"no contact for {cap} days or more (or never): {shown}"
+            return Message(
+                N_("no contact for {cap} days or more (or never): {shown}"), cap=cap, shown=shown
+            )
         if days == 0:
-            return "last contact less than a day ago: 0"
-        return f"last contact {days} days ago: {shown} ({days} ÷ {w.recency_divisor:g})"
+            return Message(N_("last contact less than a day ago: 0"))
+        return Message(
+            N_("last contact {days} days ago: {shown} ({days} ÷ {divisor})"),
+            days=days, shown=shown, divisor=f"{w.recency_divisor:g}",
+        )  # fmt: skip
     if name == "rpc":
         if value:
-            return f"borrower reached before (right-party contact): {shown}"
-        return "borrower never reached (no right-party contact): 0"
+            return Message(
+                N_("borrower reached before (right-party contact): {shown}"), shown=shown
+            )
+        return Message(N_("borrower never reached (no right-party contact): 0"))
     if name == "attempts":
         calls = round(value / w.per_attempt_today)
         if calls == 0:
-            return "no calls placed today: 0"
-        return f"{calls} call(s) placed today: {shown} ({w.per_attempt_today:+g} per call)"
+            return Message(N_("no calls placed today: 0"))
+        return Message(
+            N_("{calls} call(s) placed today: {shown} ({per} per call)"),
+            calls=calls, shown=shown, per=f"{w.per_attempt_today:+g}",
+        )  # fmt: skip
     raise ValueError(f"unknown score component {name!r}")
 
 

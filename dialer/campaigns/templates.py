@@ -176,3 +176,11 @@ def describe(template: CampaignTemplate, now: datetime) -> dict[str, Any]:
         "next_launch": next_at if template.active else None,
         "settings": template.settings,
     }
+
+
+def describe_all(session: Session, *, team: str | None, now: datetime) -> list[dict[str, Any]]:
+    """Every template (of the team, or all when team is None) by name, described."""
+    rows = session.scalars(select(CampaignTemplate).order_by(CampaignTemplate.name))
+    return [
+        describe(t, now) for t in rows if team is None or (t.settings or {}).get("team") == team
+    ]

@@ -10,13 +10,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
 from dialer.auth import access, reach
 from dialer.campaigns import compliance, reports, scheduled, service, templates
 from dialer.campaigns.jobs import job_lifetime
 from dialer.campaigns.models import Campaign, CampaignTemplate
-from dialer.http import ApiError, current_runtime, field, json_body
+from dialer.http import ApiError, current_runtime, field, json_body, refused
 
 bp = Blueprint("campaigns", __name__, url_prefix="/api/campaigns")
 bp.before_request(access.require_api(access.STAFF))
@@ -70,7 +69,7 @@ def create():
             campaign = service.create_campaign(s, name, **settings)
             out = {"id": campaign.id, "state": campaign.state, **service.settings_of(campaign)}
     except service.CampaignError as exc:
-        raise ApiError(str(exc)) from None
+        raise refused(exc) from None
     return jsonify(out), 201
 
 
@@ -87,7 +86,7 @@ def count():
                 s, settings=settings, now=rt.clock.now(), tz=rt.settings.timezone
             )
     except service.CampaignError as exc:
-        raise ApiError(str(exc)) from None
+        raise refused(exc) from None
     return jsonify({"matching": result.entries, "excluded": result.excluded})
 
 
@@ -99,7 +98,7 @@ def launch(campaign_id: int):
             campaign = _get(s, campaign_id)
             built = service.launch(s, campaign, rt.clock.now(), rt.settings.timezone)
     except service.CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise refused(exc, 409) from None
     with rt.db.session() as s:
         service.start_dialing(s, rt.redis, _get(s, campaign_id), rt.clock.now())
     return jsonify({"id": campaign_id, "state": "running", "entries": built.entries})
@@ -127,7 +126,7 @@ def _change_state(campaign_id: int, change, state: str):
         with rt.db.begin() as s:
             change(s, rt.redis, _get(s, campaign_id))
     except service.CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise refused(exc, 409) from None
     return jsonify({"id": campaign_id, "state": state})
 
 
@@ -160,7 +159,7 @@ def _report_errors() -> Iterator[None]:
     except reports.NotFound as exc:
         raise ApiError(str(exc), 404) from None
     except reports.ReportError as exc:
-        raise ApiError(str(exc)) from None
+        raise refused(exc) from None
 
 
 def _query(*known: str) -> dict[str, str]:
@@ -252,15 +251,9 @@ def blocked_csv(campaign_id: int):
 @bp.get("/templates")
 def list_templates():
     rt = current_runtime()
-    team = reach.team_of_principal()
     with rt.db.session() as s:
-        rows = s.scalars(select(CampaignTemplate).order_by(CampaignTemplate.name)).all()
         return jsonify(
-            [
-                templates.describe(t, rt.clock.now())
-                for t in rows
-                if team is None or (t.settings or {}).get("team") == team
-            ]
+            templates.describe_all(s, team=reach.team_of_principal(), now=rt.clock.now())
         )
 
 
@@ -291,7 +284,7 @@ def save_template():
             )
             template_id = template.id
     except service.CampaignError as exc:
-        raise ApiError(str(exc)) from None
+        raise refused(exc) from None
     planned = scheduled.schedule_templates(rt)
     with rt.db.session() as s:
         out = templates.describe(s.get_one(CampaignTemplate, template_id), rt.clock.now())
@@ -329,11 +322,11 @@ def run_template(template_id: int):
         try:
             templates.check_run_day(template, day, now)
         except service.CampaignError as exc:
-            raise ApiError(str(exc), 409) from None
+            raise refused(exc, 409) from None
     try:
         result = scheduled.run_template(rt, template_id, day)
     except service.CampaignError as exc:
-        raise ApiError(str(exc), 409) from None
+        raise refused(exc, 409) from None
     return jsonify(
         {
             "id": template_id,

@@ -6,17 +6,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template, request
 from flask_babel import get_locale
 
 from dialer.agents import pauses
 from dialer.agents.events import STREAM_LIFETIME_SECONDS, sse
 from dialer.auth import reach
 from dialer.callflow.views import event_stream
+from dialer.campaigns import reports as entry_reports
 from dialer.campaigns import service as campaigns
+from dialer.campaigns import templates
 from dialer.campaigns.compliance import PROFILES
-from dialer.campaigns.models import DIAL_MODES
-from dialer.campaigns.ranking import BUCKETS
+from dialer.campaigns.models import DIAL_MODES, Campaign
+from dialer.campaigns.ranking import BUCKETS, COMPONENTS
 from dialer.console import wallboard
 from dialer.console.access import staff_required
 from dialer.http import current_runtime
@@ -62,6 +64,7 @@ def campaigns_page():
         return render_template(
             "console/campaigns.html",
             campaigns=rows,
+            templates=templates.describe_all(s, team=team, now=rt.clock.now()),
             team=team,
             modes=DIAL_MODES,
             profiles=sorted(PROFILES),
@@ -69,6 +72,54 @@ def campaigns_page():
             scripts=[i.name for i in scripts.names(s)],
             machine_actions=campaigns.MACHINE_ACTIONS,
             defaults=campaigns.DEFAULT_SETTINGS,
+        )
+
+
+ENTRY_PAGE = 50  # entries a page of the dial order shows
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@staff_required
+def campaign_page(campaign_id: int):
+    """One campaign: its counts and controls, the dials the rules blocked (by rule, then
+    the latest), and its entries in dial order, a page at a time (?after=CURSOR, key-set:
+    as quick on the millionth entry as on the first), ?state= to show one state, and
+    ?account= for one account's place with each score component explained."""
+    rt = current_runtime()
+    tz = rt.settings.timezone
+    state = request.args.get("state") or None
+    after = request.args.get("after") or None
+    account_no = (request.args.get("account") or "").strip() or None
+    with rt.db.session() as s:
+        campaign = s.get(Campaign, campaign_id)
+        if campaign is None:
+            abort(404)
+        reach.check_team(campaign.team)
+        explained, not_found = None, None
+        try:
+            entries = entry_reports.list_entries(
+                s, campaign.id, tz=tz, state=state, limit=ENTRY_PAGE, after=after
+            )
+            if account_no is not None:
+                try:
+                    explained = entry_reports.explain_entry(s, campaign, account_no, tz=tz)
+                except entry_reports.NotFound as exc:
+                    not_found = str(exc)
+        except entry_reports.ReportError:
+            abort(400)
+        return render_template(
+            "console/campaign.html",
+            campaign=campaigns.status(s, rt.redis, campaign, rt.clock.now()),
+            blocked=entry_reports.blocked_report(s, campaign, tz=tz, limit=20),
+            entries=entries,
+            page_size=ENTRY_PAGE,
+            state=state,
+            after=after,
+            account_no=account_no,
+            explained=explained,
+            not_found=not_found,
+            components=COMPONENTS,
+            entry_states=entry_reports.ENTRY_STATES,
         )
 
 

@@ -13,8 +13,7 @@ from dialer.agents import presence
 from dialer.auth import access
 from dialer.campaigns import followups
 from dialer.campaigns.models import CallAttempt
-from dialer.http import ApiError, current_runtime, json_body
-from dialer.messages import translated
+from dialer.http import ApiError, current_runtime, details_of, json_body
 from dialer.outcomes.catalogue import (
     CatalogueError,
     code_as_dict,
@@ -106,18 +105,9 @@ def _parse(body: dict[str, Any]) -> tuple[int, DispositionInput]:
         if principal.is_system and (not isinstance(named, int) or isinstance(named, bool)):
             problems.append("agent_id (a number) is required")
         raise ApiError(
-            "the disposition was refused", 400, problems, _details(exc.problems)
+            "the disposition was refused", 400, problems, details_of(exc.problems)
         ) from None
     return access.acting_agent_id(body.get("agent_id")), given
-
-
-def _details(problems: list[str]) -> list[dict[str, Any]]:
-    """Each problem in the reader's language, with the field it is about (the desk shows
-    it next to that field); amounts written as the centre writes them."""
-    return [
-        {"field": getattr(problem, "field", None), "message": translated(problem, gettext)}
-        for problem in problems
-    ]
 
 
 def _recorded_json(recorded) -> dict[str, Any]:
@@ -145,7 +135,7 @@ def _apply_to_attempt(
                 raise ApiError(gettext("This call is not yours."), 403)
             return rt, apply(s, attempt, rt)
     except DispositionError as exc:
-        raise ApiError(refused, 422, exc.problems, _details(exc.problems)) from None
+        raise ApiError(refused, 422, exc.problems, details_of(exc.problems)) from None
 
 
 @bp.post("/attempts/<int:attempt_id>/disposition")

@@ -14,7 +14,7 @@ from flask_babel import Babel, get_locale, gettext
 from flask_login import current_user
 
 from dialer.auth.views import LOCALE_COOKIE
-from dialer.messages import N_
+from dialer.messages import N_, translated
 from dialer.scripts.variables import money
 
 LOCALES = ("vi", "en")
@@ -121,6 +121,16 @@ NAMES = {
         "broken": N_("broken"),
         "cancelled": N_("cancelled"),
     },
+    "component_name": {
+        "callback": N_("callback"),
+        "broken": N_("broken promise"),
+        "bucket": N_("bucket"),
+        "amount": N_("amount"),
+        "recency": N_("recency"),
+        "rpc": N_("right party"),
+        "attempts": N_("calls today"),
+    },
+    "entry_state_name": {"queued": N_("queued"), "dialing": N_("dialing"), "done": N_("done")},
     "skip_reason_name": {
         "wrong_time": N_("not a good time for this customer"),
         "known_dispute": N_("dispute known"),
@@ -178,6 +188,8 @@ def init_app(app: Flask) -> None:
         local_date=local_date,
         weekday_date=weekday_date,
         duration=duration,
+        # A catalogue Message (dialer.messages) in the reader's language.
+        say=lambda message: translated(message, gettext),
     )
     app.jinja_env.filters.update({kind: _namer(names) for kind, names in NAMES.items()})
     app.jinja_env.globals.update(names_in_language=names_in_language)

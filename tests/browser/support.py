@@ -59,8 +59,8 @@ def screenshots_to_docs() -> bool:
     return os.environ.get("DIALER_SCREENSHOTS") == "1"
 
 
-def screenshot(page: Page, name: str) -> Path:
-    """Save the page's viewport (not the full page) as NAME.png and return the file's path.
+def screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
+    """Save the page's viewport (or the full page) as NAME.png and return the file's path.
 
     Into docs/screenshots/ when DIALER_SCREENSHOTS=1, else into pytest's tmp dir.
     NAME is a plain file name without the extension: letters, digits, '.', '_' and '-'.
@@ -73,5 +73,5 @@ def screenshot(page: Page, name: str) -> Path:
         directory = _fallback_dir or Path(tempfile.mkdtemp(prefix="dialer-screenshots-"))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

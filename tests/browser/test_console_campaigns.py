@@ -1,5 +1,6 @@
 """A team lead creates a campaign in the browser, the count of matching accounts following
-the filters as they change, then launches it."""
+the filters as they change, then launches it; on its page sees the entries in dial order
+and one explained, the blocked dials, saves it as a daily template and disables that."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     page.get_by_label("Số ngày quá hạn đến").fill("44")
     expect(matching).to_have_text("1")
     page.get_by_label("Số ngày quá hạn từ").fill("90")  # above the "to": refused at the field
-    expect(page.locator("#form-error")).to_contain_text("dpd_min is above dpd_max")
+    expect(page.locator("#form-error")).to_contain_text("lớn hơn")  # in Vietnamese
     expect(page.locator("label.invalid")).to_have_count(2)
     page.get_by_label("Số ngày quá hạn từ").fill("")
     expect(matching).to_have_text("1")
@@ -50,3 +51,31 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     expect(row.locator(".state")).to_have_text("đang chạy")
     made = stack.api("GET", f"/api/campaigns/{row.get_attribute('data-campaign')}")
     assert made["entries"] == 1 and made["state"] == "running"
+
+    # Its page: the entries in dial order, one explained component by component.
+    row.get_by_role("link", name="B2 sáng thứ Năm").click()
+    entries = page.locator("#entry-list tbody tr")
+    expect(entries).to_have_count(1)
+    expect(entries.first.locator("td").first).to_have_text("1")
+    entries.first.get_by_role("link").click()
+    explanation = page.locator("#explanation")
+    expect(explanation).to_contain_text("nhóm nợ B2")  # the bucket line, in Vietnamese
+    expect(explanation.locator("li")).to_have_count(7)
+    expect(page.locator("#blocked")).to_be_visible()
+    screenshot(page, "console-campaign", full_page=True)
+
+    # Saved as a daily template, which the list then shows with its next launch.
+    form = page.locator("#template-form")
+    form.get_by_label("Tên").fill("B2 hằng ngày")
+    form.get_by_label("Khởi chạy lúc").fill("7:00")  # not HH:MM: refused
+    form.get_by_role("button").click()
+    expect(page.locator("#template-error")).to_contain_text("HH:MM")
+    form.get_by_label("Khởi chạy lúc").fill("07:30")
+    form.get_by_role("button").click()
+    expect(page.locator("#template-error")).to_contain_text("Đã lưu")
+    page.goto(f"{stack.web}/console/campaigns")
+    template = page.locator("#template-list tr", has_text="B2 hằng ngày")
+    expect(template.locator(".next-launch")).to_contain_text("07:30")
+    template.get_by_role("button", name="Tắt").click()
+    template = page.locator("#template-list tr", has_text="B2 hằng ngày")
+    expect(template.locator(".next-launch")).to_have_text("đã tắt")

@@ -75,3 +75,27 @@ def test_the_wallboard_follows_a_call_and_a_promise(stack: Stack, page: Page):
     _sign_in(page, stack, "ngoc")
     response = page.goto(f"{stack.web}/console/live")
     assert response is not None and response.status == 403
+
+
+def test_a_floor_of_40_agents_fits_one_1920x1080_screen(stack: Stack, page: Page):
+    """The collections centre's 40 agents on line, some paused: every tile and panel on one
+    screen, nothing to scroll."""
+    with stack.rt.db.begin() as s:
+        factories.user(s, role="lead", team="B2", username="mai")
+        agents = [factories.user(s, role="agent", team="B2").agent_id for _ in range(40)]
+    cid = stack.api("POST", "/api/campaigns", 201, json={"name": "B2 cả ngày", "team": "B2"})["id"]
+    for agent_id in agents:
+        stack.api("POST", f"/api/agents/{agent_id}/login", json={"campaign_id": cid})
+    for agent_id in agents[:6]:
+        stack.api("POST", f"/api/agents/{agent_id}/pause", json={"code": "break"})
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    _sign_in(page, stack, "mai")
+    page.goto(f"{stack.web}/console/live")
+    expect(page.locator(".tile")).to_have_count(40)
+    expect(page.locator(".tile.state-paused")).to_have_count(6)
+    overflow = page.evaluate(
+        "() => [document.documentElement.scrollHeight - innerHeight,"
+        " document.documentElement.scrollWidth - innerWidth]"
+    )
+    assert overflow[0] <= 0 and overflow[1] <= 0, overflow
+    screenshot(page, "wallboard-40-agents")

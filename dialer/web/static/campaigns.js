@@ -2,20 +2,11 @@
 // the filters change (POST /api/campaigns/count: the launch's own SELECT, nothing written),
 // a refusal shown at the field it names; and the list's launch / pause / resume / stop.
 
+import { post, refusal, wireActions } from "./console.js";
+
 const text = JSON.parse(document.getElementById("campaign-text").textContent);
-const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const form = document.getElementById("campaign-form");
 const $ = (id) => document.getElementById(id);
-
-async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
-    body: JSON.stringify(body ?? {}),
-  });
-  const data = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, data };
-}
 
 const number = (name) => { const v = form.elements[name].value; return v === "" ? undefined : Number(v); };
 const text_ = (name) => form.elements[name].value.trim() || undefined;
@@ -44,16 +35,19 @@ function settings() {
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }
 
-// A refusal names its setting ("dpd_min is above dpd_max", "window_start must be HH:MM"):
-// the fields it names are marked and the reason shown under the form's fields.
-function refuse(message) {
+// A refusal says which setting it is about (details[].field, e.g. "dpd_min",
+// "window_start"): that field is marked and the reason, in the reader's language, shown
+// under the form's fields.
+function refuse(data) {
   form.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
   const error = $("form-error");
+  const message = data ? refusal(data) : "";
   error.hidden = !message;
-  error.textContent = message || "";
+  error.textContent = message;
   if (!message) return;
+  const fields = (data.details || []).flatMap((d) => (d.field || "").split(","));
   for (const el of form.elements) {
-    if (el.name && message.includes(el.name)) el.closest("label, fieldset")?.classList.add("invalid");
+    if (el.name && fields.includes(el.name)) el.closest("label, fieldset")?.classList.add("invalid");
   }
 }
 
@@ -62,8 +56,8 @@ async function count() {
   const mine = ++asked;
   const result = await post("/api/campaigns/count", settings());
   if (mine !== asked) return;  // an older answer, after a newer question
-  if (!result.ok) { $("matching").textContent = "—"; $("excluded").textContent = ""; refuse(result.data.message || result.data.error); return; }
-  refuse("");
+  if (!result.ok) { $("matching").textContent = "—"; $("excluded").textContent = ""; refuse(result.data); return; }
+  refuse(null);
   $("matching").textContent = result.data.matching.toLocaleString("vi-VN");
   const left = Object.entries(result.data.excluded).map(([rule, n]) => `${text.rules[rule] || rule} ${n.toLocaleString("vi-VN")}`);
   $("excluded").textContent = left.length ? `(${text.left_out} ${left.join(", ")})` : "";
@@ -74,20 +68,20 @@ form.addEventListener("change", () => { clearTimeout(pending); pending = setTime
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const result = await post("/api/campaigns", { name: form.elements.name.value.trim(), ...settings() });
-  if (!result.ok) { refuse(result.data.message || result.data.error); return; }
+  if (!result.ok) { refuse(result.data); return; }
   window.location.reload();
 });
 
-for (const button of document.querySelectorAll("#campaign-list button[data-action]")) {
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    const id = button.closest("tr").dataset.campaign;
-    const result = await post(`/api/campaigns/${id}/${button.dataset.action}`);
-    const error = $("action-error");
-    error.hidden = result.ok;
-    error.textContent = result.ok ? "" : result.data.message || result.data.error;
-    if (result.ok) window.location.reload(); else button.disabled = false;
-  });
-}
+wireActions(
+  document.querySelectorAll("#campaign-list button[data-action]"),
+  (b) => `/api/campaigns/${b.closest("tr").dataset.campaign}/${b.dataset.action}`, $("action-error"),
+);
+
+// Daily templates: run today's launch now, or stop launching it.
+wireActions(
+  document.querySelectorAll("#template-list button[data-template-action]"),
+  (b) => `/api/campaigns/templates/${b.closest("tr").dataset.template}/${b.dataset.templateAction}`,
+  $("template-error"),
+);
 
 count();
