@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import xlsxwriter
 
@@ -53,17 +53,21 @@ def xlsx(
     rows: Iterable[Mapping[str, Any]],
     *,
     amount_columns: Iterable[str] = (),
-) -> bytes:
+    rate_columns: Iterable[str] = (),
+    out: BinaryIO | None = None,
+) -> bytes | None:
     """One sheet: the header row frozen, numbers as numbers (amounts with thousands
-    separators), dates as dates (dd/mm/yyyy), text as text (never a formula). Written in
-    constant memory, row by row."""
-    out = io.BytesIO()
-    book = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False})
+    separators, rates as percentages), dates as dates (dd/mm/yyyy), text as text (never a
+    formula). Written in constant memory, row by row; into `out` when given (a temporary
+    file, for a large report: None is returned), else returned as bytes."""
+    target = out if out is not None else io.BytesIO()
+    book = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_formulas": False})
     bold = book.add_format({"bold": True, "bg_color": "#E8EEF5"})
     day = book.add_format({"num_format": "dd/mm/yyyy"})
     moment = book.add_format({"num_format": "dd/mm/yyyy hh:mm"})
     money = book.add_format({"num_format": "#,##0"})
-    amounts = set(amount_columns)
+    percent = book.add_format({"num_format": "0.0%"})
+    amounts, rates = set(amount_columns), set(rate_columns)
     ws = book.add_worksheet(sheet[:31])
     ws.freeze_panes(1, 0)
     for c, header in enumerate(headers):
@@ -81,8 +85,9 @@ def xlsx(
             elif isinstance(value, bool):
                 ws.write_boolean(r, c, value)
             elif isinstance(value, int | float):
-                ws.write_number(r, c, value, money if name in amounts else None)
+                shown = money if name in amounts else percent if name in rates else None
+                ws.write_number(r, c, value, shown)
             else:
                 ws.write_string(r, c, str(value))
     book.close()
-    return out.getvalue()
+    return None if out is not None else target.getvalue()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from dialer.agents.models import Agent
 from dialer.auth.models import User
 from dialer.auth.service import hash_password
-from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
+from dialer.campaigns.models import BlockedDial, CallAttempt, Campaign, CampaignEntry
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise
 from dialer.portfolio.models import Account, Phone
@@ -372,3 +372,23 @@ def referral(
     session.add(r)
     session.flush()
     return r
+
+
+def blocked_dial(
+    session: Session,
+    *,
+    entry: CampaignEntry,
+    rule: str = "calling_window",
+    detail: str | None = None,
+    at: datetime | None = None,
+) -> BlockedDial:
+    """A dial a rule stopped, on the entry's account's first phone."""
+    acc = session.get(Account, entry.account_id)
+    blocked = BlockedDial(
+        campaign_id=entry.campaign_id, entry_id=entry.id,
+        phone_id=acc.phones[0].id if acc and acc.phones else None, rule=rule, detail=detail,
+        created_at=at or datetime.now(UTC),
+    )  # fmt: skip
+    session.add(blocked)
+    session.flush()
+    return blocked

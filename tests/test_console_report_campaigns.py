@@ -3,12 +3,14 @@ here, their CSV and XLSX read back, team B2's lead never sees team B9's campaign
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import distinct, func, select
 
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
+from dialer.console.reports.common import local_hour_of_quarter, quarter_hour
 from dialer.console.reports.funnel import campaign_funnel
 from dialer.console.reports.hourly import hourly
 from dialer.outcomes.catalogue import seed_default_codes
@@ -209,3 +211,28 @@ def test_the_pages_and_files_for_a_lead(process_env, db, redis_client, floor):
     header, *rows = xlsx_rows(client, f"/console/reports/hourly.xlsx?date={WED}")
     by_hour = {r[0]: dict(zip(header, r, strict=True)) for r in rows}
     assert by_hour[15]["Promised amount (VND)"] == 1_000_000 and by_hour[10]["Calls"] == 2
+
+
+@pytest.mark.parametrize("zone", ["Asia/Ho_Chi_Minh", "Asia/Kathmandu", "America/St_Johns"])
+def test_the_database_quarter_hour_gives_each_moment_its_local_hour(session, zone):
+    """The hourly report groups by UTC quarter hour in SQL: each quarter maps to one local
+    hour even where the offset is not whole hours (+05:45, -03:30)."""
+    acc = factories.account(session)
+    moments = [
+        datetime(2026, 12, 2, h, m, s, tzinfo=UTC)
+        for h, m, s in ((0, 0, 0), (1, 14, 59), (1, 15, 0), (6, 44, 59), (6, 45, 1), (23, 59, 59))
+    ]
+    calls = [factories.attempt(session, account=acc) for _ in moments]
+    for call, moment in zip(calls, moments, strict=True):
+        call.created_at = moment
+    session.flush()
+    quarters = dict(
+        session.execute(
+            select(CallAttempt.id, quarter_hour(CallAttempt.created_at)).where(
+                CallAttempt.id.in_([c.id for c in calls])
+            )
+        ).all()
+    )
+    local = ZoneInfo(zone)
+    for call, moment in zip(calls, moments, strict=True):
+        assert local_hour_of_quarter(quarters[call.id], local) == moment.astimezone(local).hour

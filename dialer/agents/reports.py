@@ -15,16 +15,12 @@ from dialer.agents.presence import WRAP_UP_OVERRUN, AgentState
 from dialer.clock import local_iso
 
 
-def presence_day(
-    session: Session, *, agent_id: int, day: date, tz: str, now: datetime | None = None
-) -> dict[str, Any]:
-    """The agent's state changes on `day` (local), seconds in each state, seconds paused
-    by reason, and how many wrap-ups ran out. The day is counted up to `now` at most."""
-    zone = ZoneInfo(tz)
-    start = datetime.combine(day, time(0), zone).astimezone(UTC)
-    end = start + timedelta(days=1)
-    if now is not None:
-        end = max(start, min(end, now))
+def seconds_between(
+    session: Session, *, agent_id: int, start: datetime, end: datetime
+) -> tuple[dict[str, float], dict[str, float], list[PresenceChange]]:
+    """Seconds the agent spent in each state from `start` to `end`, seconds paused by
+    reason, and the changes in between: the state at `start` is the last change before it
+    (offline if none). Two queries whatever the length of the period."""
     before = session.scalar(
         select(PresenceChange)
         .where(PresenceChange.agent_id == agent_id, PresenceChange.at < start)
@@ -58,6 +54,20 @@ def presence_day(
         close(row.at)
         state, reason, since = row.to_state, row.reason, row.at
     close(end)
+    return seconds, paused, rows
+
+
+def presence_day(
+    session: Session, *, agent_id: int, day: date, tz: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The agent's state changes on `day` (local), seconds in each state, seconds paused
+    by reason, and how many wrap-ups ran out. The day is counted up to `now` at most."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time(0), zone).astimezone(UTC)
+    end = start + timedelta(days=1)
+    if now is not None:
+        end = max(start, min(end, now))
+    seconds, paused, rows = seconds_between(session, agent_id=agent_id, start=start, end=end)
     return {
         "agent_id": agent_id,
         "date": day.isoformat(),

@@ -254,6 +254,24 @@ def list_entries(
     return out
 
 
+def iter_entries(
+    session: Session, campaign_id: int, *, tz: str, state: str | None = None, chunk: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every entry of the campaign (of one state) in dial order, a key-set page at a time:
+    a file of a million entries without a million-row result or a deep offset."""
+    after = None
+    while page := list_entries(session, campaign_id, tz=tz, state=state, limit=chunk, after=after):
+        yield from page
+        after = page[-1]["cursor"]
+
+
+def entry_row(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry flattened for a file: one column per score component."""
+    row = {k: v for k, v in entry.items() if k not in ("components", "cursor")}
+    row.update({f"score_{name}": value for name, value in entry["components"].items()})
+    return row
+
+
 def find_entry(session: Session, campaign_id: int, account_no: str, *, tz: str) -> dict[str, Any]:
     """The entry of one account (by account number) in the campaign, or NotFound."""
     row = session.execute(_entries(campaign_id).where(Account.account_no == account_no)).first()
@@ -443,6 +461,20 @@ def blocked_report(
     }
 
 
+def blocked_rows(
+    session: Session,
+    campaign_id: int,
+    *,
+    tz: str,
+    rule: str | None = None,
+    since: datetime | None = None,
+    chunk_rows: int = 500,
+) -> Iterator[dict[str, Any]]:
+    """Every matching blocked dial, newest first, read `chunk_rows` at a time."""
+    query = _blocked_rows(campaign_id, rule, since).execution_options(yield_per=chunk_rows)
+    return (blocked_dict(row, tz) for row in session.execute(query))
+
+
 def blocked_csv(
     session: Session,
     campaign_id: int,
@@ -454,8 +486,7 @@ def blocked_csv(
 ) -> Iterator[str]:
     """Every matching blocked dial as CSV text, streamed in chunks: a UTF-8 byte order mark
     first (Excel then reads Vietnamese names right), a header, newest rows first."""
-    query = _blocked_rows(campaign_id, rule, since).execution_options(yield_per=chunk_rows)
-    rows = (blocked_dict(row, tz) for row in session.execute(query))
+    rows = blocked_rows(session, campaign_id, tz=tz, rule=rule, since=since, chunk_rows=chunk_rows)
     yield from excel_csv(
         CSV_COLUMNS, rows, guard=("account_no", "customer_name", "detail"), chunk_rows=chunk_rows
     )

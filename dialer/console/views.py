@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 from flask import Blueprint, abort, render_template, request
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 
 from dialer.agents import pauses
 from dialer.agents.events import STREAM_LIFETIME_SECONDS, sse
@@ -20,9 +20,11 @@ from dialer.campaigns.compliance import PROFILES
 from dialer.campaigns.models import DIAL_MODES, Campaign
 from dialer.campaigns.ranking import BUCKETS, COMPONENTS
 from dialer.console import wallboard
-from dialer.console.access import staff_required
+from dialer.console.access import staff_required, table_file
 from dialer.http import current_runtime
+from dialer.messages import N_
 from dialer.scripts import service as scripts
+from dialer.web.i18n import names_in_language
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 WALLBOARD_SECONDS = 2.0  # real seconds between two pictures of the floor
@@ -91,10 +93,7 @@ def campaign_page(campaign_id: int):
     after = request.args.get("after") or None
     account_no = (request.args.get("account") or "").strip() or None
     with rt.db.session() as s:
-        campaign = s.get(Campaign, campaign_id)
-        if campaign is None:
-            abort(404)
-        reach.check_team(campaign.team)
+        campaign = _campaign_or_404(s, campaign_id)
         explained, not_found = None, None
         try:
             entries = entry_reports.list_entries(
@@ -121,6 +120,106 @@ def campaign_page(campaign_id: int):
             components=COMPONENTS,
             entry_states=entry_reports.ENTRY_STATES,
         )
+
+
+# The entries file's columns (the page's, with one per score component) and headers.
+ENTRY_FILE_COLUMNS = {
+    "position": N_("Place"),
+    "account_no": N_("Account"),
+    "customer_name": N_("Customer"),
+    "dpd": "DPD",
+    "overdue_amount": N_("Overdue (VND)"),
+    "state": N_("State"),
+    "attempts": N_("Calls"),
+    "last_result": N_("Last result"),
+    "not_before": N_("Not before"),
+    "score": N_("Score"),
+    **{f"score_{name}": name for name in COMPONENTS},
+}
+BLOCKED_FILE_COLUMNS = {
+    "at": N_("Time"),
+    "account_no": N_("Account"),
+    "customer_name": N_("Customer"),
+    "phone": N_("Phone"),
+    "rule": N_("Rule"),
+    "detail": N_("Detail"),
+}
+
+
+def _campaign_or_404(s, campaign_id: int) -> Campaign:
+    campaign = s.get(Campaign, campaign_id)
+    if campaign is None:
+        abort(404)
+    reach.check_team(campaign.team)
+    return campaign
+
+
+def _headers(columns: dict[str, str]) -> list[str]:
+    components = names_in_language("component_name")
+    return [
+        components.get(key.removeprefix("score_"), key)
+        if key.startswith("score_")
+        else gettext(label)
+        for key, label in columns.items()
+    ]
+
+
+@bp.get("/campaigns/<int:campaign_id>/entries.<kind>")
+@staff_required
+def campaign_entries_file(campaign_id: int, kind: str):
+    """Every entry in dial order (?state= for one state) as CSV, streamed as it is read,
+    or XLSX: with the place, the score and each of its components."""
+    rt = current_runtime()
+    tz = rt.settings.timezone
+    state = request.args.get("state") or None
+    if state is not None and state not in entry_reports.ENTRY_STATES:
+        abort(400)
+    with rt.db.session() as s:
+        _campaign_or_404(s, campaign_id)
+
+    def rows():
+        with rt.db.session() as s:
+            states = names_in_language("entry_state_name")
+            for entry in entry_reports.iter_entries(s, campaign_id, tz=tz, state=state):
+                row = entry_reports.entry_row(entry)
+                yield {**row, "state": states.get(row["state"], row["state"])}
+
+    return table_file(
+        kind,
+        filename=f"campaign-{campaign_id}-entries",
+        sheet=gettext("Entries in dial order"),
+        columns=list(ENTRY_FILE_COLUMNS),
+        headers=_headers(ENTRY_FILE_COLUMNS),
+        rows=rows(),
+        amount_columns=["overdue_amount"],
+        guard=["account_no", "customer_name", "last_result"],
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>/blocked.<kind>")
+@staff_required
+def campaign_blocked_file(campaign_id: int, kind: str):
+    """Every dial the rules stopped, newest first, as CSV or XLSX (phones masked)."""
+    rt = current_runtime()
+    tz = rt.settings.timezone
+    with rt.db.session() as s:
+        _campaign_or_404(s, campaign_id)
+
+    def rows():
+        with rt.db.session() as s:
+            rules = names_in_language("rule_name")
+            for row in entry_reports.blocked_rows(s, campaign_id, tz=tz):
+                yield {**row, "rule": rules.get(row["rule"], row["rule"])}
+
+    return table_file(
+        kind,
+        filename=f"campaign-{campaign_id}-blocked",
+        sheet=gettext("Dials the rules stopped"),
+        columns=list(BLOCKED_FILE_COLUMNS),
+        headers=_headers(BLOCKED_FILE_COLUMNS),
+        rows=rows(),
+        guard=["account_no", "customer_name", "detail"],
+    )
 
 
 @bp.get("/live/events")

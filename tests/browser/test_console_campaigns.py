@@ -4,7 +4,11 @@ and one explained, the blocked dials, saves it as a daily template and disables 
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
+from openpyxl import load_workbook
 
 pytest.importorskip(
     "playwright.sync_api", reason="browser tests skipped: playwright is not installed"
@@ -63,6 +67,16 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     expect(explanation.locator("li")).to_have_count(7)
     expect(page.locator("#blocked")).to_be_visible()
     screenshot(page, "console-campaign", full_page=True)
+    with page.expect_download() as info:
+        page.locator("#export-entries-xlsx").click()
+    sheet = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes())).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0][:3] == ["Vị trí", "Hồ sơ", "Khách hàng"] and len(rows) == 2
+    assert rows[1][0] == 1 and rows[1][4] == 5_000_000  # real numbers
+    with page.expect_download() as info:
+        page.locator("#export-blocked-csv").click()
+    raw = Path(info.value.path()).read_bytes()
+    assert raw.startswith("\ufeff".encode()) and "Quy tắc" in raw.decode("utf-8-sig")
 
     # Saved as a daily template, which the list then shows with its next launch.
     form = page.locator("#template-form")

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Integer, Select, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from dialer.agents.models import Agent
 
@@ -60,3 +62,28 @@ def team_agents(team: str | None) -> Select:
 
 def rate(part: float, whole: float, digits: int = 3) -> float:
     return round(part / whole, digits) if whole else 0.0
+
+
+class quarter_hour(FunctionElement):
+    """The UTC quarter hour a moment falls in (seconds since 1970 // 900), in SQL: a report
+    groups by it in the database and turns each quarter into a local hour in Python, right
+    for any zone (even +05:45), with at most 96 rows a day to read."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(quarter_hour, "sqlite")
+def _quarter_hour_sqlite(element, compiler, **kw) -> str:
+    return f"(CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER) / 900)"
+
+
+@compiles(quarter_hour, "postgresql")
+def _quarter_hour_postgresql(element, compiler, **kw) -> str:
+    moment = compiler.process(element.clauses, **kw)
+    return f"CAST(floor(extract(epoch FROM {moment}) / 900) AS INTEGER)"
+
+
+def local_hour_of_quarter(quarter: int, zone: ZoneInfo) -> int:
+    """The local hour (0-23) of a UTC quarter hour from quarter_hour()."""
+    return datetime.fromtimestamp(quarter * 900, UTC).astimezone(zone).hour

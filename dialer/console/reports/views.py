@@ -349,6 +349,7 @@ def _file(report: Report):
             headers=_headers(built.columns, in_file=True),
             rows=built.rows,
             amount_columns=[c.key for c in built.columns if c.kind == "amount"],
+            rate_columns=[c.key for c in built.columns if c.kind == "rate"],
             guard=[c.key for c in built.columns if c.kind == "text"],
         )
 
