@@ -77,11 +77,12 @@ def user(
     username: str | None = None,
     agent_id: int | None = None,
     locale: str = "vi",
+    name: str | None = None,
 ) -> User:
     """A user who signs in with PASSWORD; an agent user gets an agent of their own."""
     n = next(_seq)
     username = username or f"{role}{n}"
-    name = f"Trần Thị Lan {n}" if role == "agent" else f"Phạm Minh {n}"
+    name = name or (f"Trần Thị Lan {n}" if role == "agent" else f"Phạm Minh {n}")
     if role == "agent" and agent_id is None:
         made = agent(session, username, team=team)
         made.name = name

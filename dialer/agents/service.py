@@ -24,6 +24,14 @@ class AgentError(ValueError):
     """An agent request that cannot be carried out; the message says why."""
 
 
+def list_agents(session: Session, *, team: str | None) -> list[Agent]:
+    """The active agents (of a team, or all when team is None), by name."""
+    query = select(Agent).where(Agent.active.is_(True)).order_by(Agent.name, Agent.id)
+    if team is not None:
+        query = query.where(Agent.team == team)
+    return list(session.scalars(query))
+
+
 def create_agent(
     session: Session,
     username: str,

@@ -51,13 +51,14 @@ from dialer.campaigns.errors import CampaignError
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry, DncNumber
 from dialer.campaigns.ranking import AMOUNT_UNIT, BUCKETS, COMPONENTS, RankingWeights, weights_from
 from dialer.clock import local_day_start
-from dialer.db import UTCDateTime
+from dialer.db import UTCDateTime, on_commit
 from dialer.messages import N_, Message
 from dialer.outcomes import referrals
 from dialer.outcomes.models import ActionCode, Callback, Disposition, Promise, Referral
 from dialer.portfolio.models import PHONE_RELATIONS, Account, AccountList, AccountListMember, Phone
 from dialer.redis import Keys
 
+ANALYZE_AFTER = 50_000  # entries of one build past which PostgreSQL's statistics are refreshed
 FILTER_KEYS = (
     "dpd_min",
     "dpd_max",
@@ -443,7 +444,20 @@ def build_entries(
     excluded = {name: counts[name] for name in EXCLUSION_RULES if counts.get(name)}
     campaign.build_summary = {"selected": entries, "excluded": excluded}
     session.flush()
+    if entries >= ANALYZE_AFTER and conn.dialect.name == "postgresql":
+        # A large build changes the table's shape at once; the planner's statistics would
+        # wait for autovacuum (a minute or more), and until then the console's entries
+        # pages are planned as if the campaign were empty (a sort of all of it, not an
+        # index walk). ANALYZE samples the table once the entries are committed.
+        engine = conn.engine
+        on_commit(session, lambda: _analyze_entries(engine))
     return BuildResult(entries=entries, excluded=excluded)
+
+
+def _analyze_entries(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.connect() as c:
+        c.exec_driver_sql("ANALYZE campaign_entries")
+        c.commit()
 
 
 def count_matching(

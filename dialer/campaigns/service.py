@@ -84,7 +84,7 @@ def callable_phones(account: Account, profile: Profile) -> list[Phone]:
     return [p for p in account.phones if p.dialable and may_call_relation(profile, p.relation)]
 
 
-def _e164_number(raw: object, what: str = "caller ID") -> str:
+def _e164_number(raw: object, what: str = N_("caller ID"), field: str = "caller_ids") -> str:
     """A caller ID (or callback number) must be a real number in E.164: regulators require
     a callable one."""
     number = None
@@ -94,7 +94,14 @@ def _e164_number(raw: object, what: str = "caller ID") -> str:
         except phonenumbers.NumberParseException:
             number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise CampaignError(f"{what} {raw!r} is not a valid number in +E.164 form")
+        raise CampaignError(
+            Message(
+                N_("{what} {number} is not a valid number in +E.164 form"),
+                about=field,
+                what=what,
+                number=repr(raw),
+            )
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -182,8 +189,15 @@ def _narrowed(profile_name: str, settings: dict[str, Any]) -> Profile:
             skip_public_holidays=settings["skip_public_holidays"],
         )
     except ValueError as exc:
-        # The calling window (or a limit) would widen the profile: shown at the window.
-        about = "window_start" if "window" in str(exc) else None
+        # The calling window (or a limit) would widen the profile: shown at that field.
+        text = str(exc)
+        about = (
+            "window_start,window_end"
+            if "window" in text
+            else "max_attempts_per_day"
+            if "attempts per day" in text
+            else None
+        )
         raise CampaignError(Message(N_("{reason}"), about=about, reason=str(exc))) from None
 
 
@@ -259,7 +273,13 @@ def validate_settings(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
         known = set(session.scalars(select(Agent.id).where(Agent.id.in_(agent_ids))))
         missing = [a for a in agent_ids if a not in known]
         if missing:
-            raise CampaignError(f"no agent(s) {', '.join(map(str, missing))}")
+            raise CampaignError(
+                Message(
+                    N_("no agent(s) {agents}"),
+                    about="agent_ids",
+                    agents=", ".join(map(str, missing)),
+                )
+            )
     out["agent_ids"] = agent_ids
     out["abandon_target"] = _number(
         f"abandon_target (the {profile.name} cap is {narrowed.abandon_cap:.1%})",
@@ -320,15 +340,28 @@ def _check_call_handling(out: dict[str, Any], profile: Profile) -> None:
     company = out["company_name"]
     if company is not None:
         if not isinstance(company, str) or len(company.strip()) > 200:
-            raise CampaignError("company_name must be text of at most 200 characters")
+            raise CampaignError(
+                Message(
+                    N_("company_name must be text of at most 200 characters"), about="company_name"
+                )
+            )
         out["company_name"] = company.strip() or None
     if out["callback_number"] is not None:
-        out["callback_number"] = _e164_number(out["callback_number"], "callback number")
+        out["callback_number"] = _e164_number(
+            out["callback_number"], N_("callback number"), "callback_number"
+        )
     missing = [k for k in ("company_name", "callback_number") if out[k] is None]
     if profile.abandon_message_identifies and missing:
         raise CampaignError(
-            f"{profile.name} requires the abandon message to name the company and a number "
-            f"to call back: set {' and '.join(missing)}"
+            Message(
+                N_(
+                    "{profile} requires the abandon message to name the company and a number "
+                    "to call back: set {missing}"
+                ),
+                about=",".join(missing),
+                profile=profile.name,
+                missing=" and ".join(missing),
+            )
         )
 
 

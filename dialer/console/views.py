@@ -10,6 +10,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_babel import get_locale, gettext
 
 from dialer.agents import pauses
+from dialer.agents import service as agent_service
 from dialer.agents.events import STREAM_LIFETIME_SECONDS, sse
 from dialer.auth import reach
 from dialer.callflow.views import event_stream
@@ -73,11 +74,15 @@ def campaigns_page():
             buckets=[name for name, _, _ in BUCKETS],
             scripts=[i.name for i in scripts.names(s)],
             machine_actions=campaigns.MACHINE_ACTIONS,
+            retry_results=RETRY_RESULTS,
+            agents=agent_service.list_agents(s, team=team),
             defaults=campaigns.DEFAULT_SETTINGS,
         )
 
 
-ENTRY_PAGE = 50  # entries a page of the dial order shows
+ENTRY_PAGE = 50
+# The call results a campaign's form offers a retry delay for (others: the engine's own).
+RETRY_RESULTS = ("no_answer", "busy", "machine")  # entries a page of the dial order shows
 
 
 @bp.get("/campaigns/<int:campaign_id>")

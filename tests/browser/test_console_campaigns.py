@@ -15,6 +15,7 @@ pytest.importorskip(
 )
 from playwright.sync_api import Page, expect
 
+from dialer.campaigns.models import Campaign
 from tests import factories
 from tests.browser.support import screenshot
 from tests.browser.test_desk import _sign_in
@@ -26,6 +27,9 @@ pytestmark = pytest.mark.slow
 def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: Stack, page: Page):
     with stack.rt.db.begin() as s:
         factories.user(s, role="lead", team="B2", username="mai")
+        chosen = factories.user(s, role="agent", team="B2", name="Lê Thu Hà").agent_id
+        factories.user(s, role="agent", team="B2", name="Vũ Minh Tâm")
+        factories.user(s, role="agent", team="B3", name="Ngô Văn Khải")  # another team
         for n, dpd in enumerate((10, 40, 45, 50, 75, 200)):
             factories.account(s, dpd=dpd, phones=((f"+8490555000{n}", "mobile"),))
         factories.account(s, dpd=42, status="closed")
@@ -46,6 +50,11 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     page.get_by_label("Tên", exact=True).fill("B2 sáng thứ Năm")
     page.get_by_label("Gọi từ").fill("08:00")
     page.get_by_label("Gọi đến").fill("17:30")
+    page.get_by_label("Số cuộc gọi tối đa mỗi hồ sơ", exact=True).fill("5")
+    page.get_by_label("Gọi lại sau khi không nghe máy (phút)").fill("45")
+    agents = page.locator("#agent-choice label")
+    expect(agents).to_have_count(2)  # the lead's own team only
+    agents.filter(has_text="Lê Thu Hà").locator("input").check()
     screenshot(page, "console-campaign-form")
     page.get_by_role("button", name="Tạo chiến dịch").click()
     row = page.locator("#campaign-list tr", has_text="B2 sáng thứ Năm")
@@ -55,6 +64,10 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     expect(row.locator(".state")).to_have_text("đang chạy")
     made = stack.api("GET", f"/api/campaigns/{row.get_attribute('data-campaign')}")
     assert made["entries"] == 1 and made["state"] == "running"
+    with stack.rt.db.session() as s:
+        saved = s.get(Campaign, made["id"])
+        assert saved.agent_ids == [chosen] and saved.retry_minutes == {"no_answer": 45}
+        assert saved.max_attempts_per_entry == 5 and saved.team == "B2"
 
     # Its page: the entries in dial order, one explained component by component.
     row.get_by_role("link", name="B2 sáng thứ Năm").click()

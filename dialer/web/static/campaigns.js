@@ -30,6 +30,12 @@ function settings() {
     wrap_up_seconds: number("wrap_up_seconds"),
     abandon_target: number("abandon_target") === undefined ? undefined : number("abandon_target") / 100,
     record_calls: form.elements.record_calls.checked,
+    company_name: text_("company_name"), callback_number: text_("callback_number"),
+    max_attempts_per_entry: number("max_attempts_per_entry"),
+    max_attempts_per_day: number("max_attempts_per_day"),
+    retry_minutes: Object.fromEntries([...form.querySelectorAll("input[data-retry]")]
+      .filter((i) => i.value !== "").map((i) => [i.dataset.retry, Number(i.value)])),
+    agent_ids: [...form.querySelectorAll('input[name="agent_ids"]:checked')].map((i) => Number(i.value)),
     filters: Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined)),
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
