@@ -91,6 +91,11 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     raw = Path(info.value.path()).read_bytes()
     assert raw.startswith("\ufeff".encode()) and "Quy tắc" in raw.decode("utf-8-sig")
 
+    # The dial queue rebuilt from SQL: the page comes back with the campaign still running.
+    page.get_by_role("button", name="Dựng lại hàng đợi").click()
+    expect(page.locator("#action-error")).to_be_hidden()
+    expect(page.locator(".chip.state-running")).to_be_visible()
+
     # Saved as a daily template, which the list then shows with its next launch.
     form = page.locator("#template-form")
     form.get_by_label("Tên").fill("B2 hằng ngày")
@@ -103,6 +108,10 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     page.goto(f"{stack.web}/console/campaigns")
     template = page.locator("#template-list tr", has_text="B2 hằng ngày")
     expect(template.locator(".next-launch")).to_contain_text("07:30")
+    # Run today's launch now: a second campaign appears in the list.
+    template.get_by_role("button", name="Chạy hôm nay").click()
+    expect(page.locator("#campaign-list tbody tr")).to_have_count(2)
+    template = page.locator("#template-list tr", has_text="B2 hằng ngày")
     template.get_by_role("button", name="Tắt").click()
     template = page.locator("#template-list tr", has_text="B2 hằng ngày")
     expect(template.locator(".next-launch")).to_have_text("đã tắt")
