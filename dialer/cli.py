@@ -72,7 +72,8 @@ def web(host: str | None, port: int | None, threads: int) -> None:
     help="run each job in a forked child (isolation) instead of in-process (speed)",
 )
 def worker(burst: bool, fork: bool) -> None:
-    """Run an RQ worker: places calls and runs background jobs.
+    """Run an RQ worker: places calls and runs background jobs; console imports come from a
+    queue of their own (`<queue>-imports`), taken only when no call is waiting.
 
     In-process by default: place_call is a short I/O job, and reusing the carrier's HTTP
     connection and the database pool keeps the time from "pacer says dial" to "call
@@ -101,7 +102,7 @@ def worker(burst: bool, fork: bool) -> None:
     # The daily promise evaluation, likewise (fixed job id per day; idempotent).
     schedule_evaluation(rt)
     worker_class = Worker if fork else SimpleWorker
-    worker_class([rt.queue], connection=rt.redis).work(burst=burst, with_scheduler=True)
+    worker_class(rt.queues, connection=rt.redis).work(burst=burst, with_scheduler=True)
 
 
 def _register() -> None:

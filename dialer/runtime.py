@@ -6,7 +6,9 @@ pacer build their own. Tests build one from their own Settings.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
 import redis
 from rq import Queue
@@ -45,13 +47,29 @@ class Runtime:
 
     @property
     def queue(self) -> Queue:
+        """Calls to place and other short jobs."""
         return Queue(self.settings.rq_queue, connection=self.redis)
+
+    @property
+    def imports_queue(self) -> Queue:
+        """Files imported from the console: minutes of work, kept off the calls' queue."""
+        return Queue(f"{self.settings.rq_queue}-imports", connection=self.redis)
+
+    @property
+    def queues(self) -> list[Queue]:
+        """What a worker takes jobs from, in order: a call before a file, every time."""
+        return [self.queue, self.imports_queue]
 
     def now_ts(self) -> float:
         return self.clock.time()
 
 
 _runtime: Runtime | None = None
+
+
+def local_today(rt: Runtime) -> date:
+    """Today's date at the collections centre (promise dates, daily limits, reports)."""
+    return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
 
 
 def get_runtime() -> Runtime:

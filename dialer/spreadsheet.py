@@ -13,6 +13,11 @@ from typing import Any, BinaryIO
 import xlsxwriter
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_ROWS = 1_048_576  # an Excel sheet's rows, the header's included
+
+
+class TooManyRows(ValueError):
+    """More rows than one Excel sheet holds: the CSV has no such limit."""
 
 
 def excel_cell(value: Any) -> Any:
@@ -36,7 +41,7 @@ def excel_csv(
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow(columns)
+    writer.writerow([excel_cell(c) for c in columns])  # a header may be a file's own
     for n, row in enumerate(rows, start=1):
         writer.writerow([excel_cell(row[c]) if c in guarded else row[c] for c in columns])
         if n % chunk_rows == 0:
@@ -74,6 +79,9 @@ def xlsx(
         ws.write_string(0, c, header, bold)
         ws.set_column(c, c, max(10, min(40, len(header) + 2)))
     for r, row in enumerate(rows, start=1):
+        if r >= XLSX_MAX_ROWS:  # XlsxWriter would drop the rest without a word
+            book.close()
+            raise TooManyRows(f"more than {XLSX_MAX_ROWS - 1:,} rows: an Excel sheet's limit")
         for c, name in enumerate(columns):
             value = row[name]
             if value is None:

@@ -78,7 +78,7 @@ class Stack:
     def dial_round(self) -> dict[int, int]:
         """One pacer tick, then a worker drains the jobs it queued."""
         started = pacer.tick(self.rt)
-        SimpleWorker([self.rt.queue], connection=self.rt.redis).work(burst=True)
+        SimpleWorker(self.rt.queues, connection=self.rt.redis).work(burst=True)
         return started
 
     def agent_state(self, agent_id: int) -> dict:

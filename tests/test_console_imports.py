@@ -105,7 +105,7 @@ def upload(client, data: bytes, *, kind="portfolio", name="danh-muc.csv", token=
 
 def work() -> None:
     rt = get_runtime()
-    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True)
+    SimpleWorker(rt.queues, connection=rt.redis).work(burst=True)
 
 
 def _counts(db) -> tuple[int, int, int, int]:
@@ -216,7 +216,7 @@ def test_a_bad_file_is_refused_and_changes_nothing(lead, db, data, name, status,
     page = answer.get_data(as_text=True)
     assert f"{name} was refused and nothing was imported" in page
     assert str(escape(says)) in page
-    assert _counts(db) == before and len(get_runtime().queue) == 0
+    assert _counts(db) == before and len(get_runtime().imports_queue) == 0
 
 
 def test_a_file_over_the_limit_or_no_file_is_refused(app, lead, db):
@@ -240,7 +240,7 @@ def test_a_file_over_the_limit_or_no_file_is_refused(app, lead, db):
     assert none.status_code == 400 and "Choose a CSV file" in none.get_data(as_text=True)
     odd = upload(lead, as_csv([HEADER, *ROWS]), kind="loans")
     assert odd.status_code == 400
-    assert _counts(db) == before and len(get_runtime().queue) == 0
+    assert _counts(db) == before and len(get_runtime().imports_queue) == 0
 
 
 def test_an_agent_is_refused(app, db):
@@ -253,6 +253,10 @@ def test_an_agent_is_refused(app, db):
     token = csrf_of(client.get("/desk").get_data(as_text=True))
     answer = upload(client, as_csv([HEADER, *ROWS]), token=token)
     assert answer.status_code == 403
+    # A body over the limit is refused before any view runs: still a 403, not the page.
+    app.config["DIALER_IMPORT_MAX_BYTES"] = 1024
+    huge = upload(client, as_csv([HEADER, *ROWS * 1000]), token=token)
+    assert huge.status_code == 403 and "HD001" not in huge.get_data(as_text=True)
     assert _counts(db)[2] == 0
 
 
@@ -343,3 +347,28 @@ def test_the_launch_use_case_reports_its_progress(session, redis_client):
     loaded: list[int] = []
     assert campaigns.start_dialing(session, redis_client, campaign, now, progress=loaded.append)
     assert loaded[-1] == 3
+
+
+def test_a_run_whose_job_was_lost_is_queued_again_or_failed(lead, db):
+    """Queued with its job gone from Redis: queued again when its page is read. Running
+    with its job gone (a worker killed mid-file): failed with the reason, not left
+    'importing' for ever."""
+    rt = get_runtime()
+    answer = upload(lead, as_csv([HEADER, *ROWS]))
+    run_id = int(answer.headers["Location"].rsplit("/", 1)[1])
+    assert len(rt.imports_queue) == 1
+    rt.imports_queue.empty()  # Redis lost the job
+    assert lead.get(f"/console/imports/{run_id}/status").get_json()["state"] == "queued"
+    assert rt.imports_queue.job_ids == [jobs.job_id(run_id)]
+    # A worker took it, then was killed: its job is gone, its run still says running.
+    with db.begin() as s:
+        s.get_one(ImportRun, run_id).state = ImportState.RUNNING
+    rt.imports_queue.empty()
+    status = lead.get(f"/console/imports/{run_id}/status").get_json()
+    assert status["state"] == "failed"
+    with db.session() as s:
+        run = s.get_one(ImportRun, run_id)
+        assert run.error == jobs.LOST_WORKER and run.finished_at is not None
+    assert _counts(db)[0] == 1  # nothing of the file written: the one account it had
+    page = lead.get(f"/console/imports/{run_id}").get_data(as_text=True)
+    assert "its worker was lost" in page

@@ -31,7 +31,7 @@ def floor(db):
         morning = factories.campaign(s, name="B2 sáng thứ Tư", team="B2")
         afternoon = factories.campaign(s, name="B2 chiều", team="B2")
         other = factories.campaign(s, name="B9 Hà Nội", team="B9")
-        a1, a2, a3, a4, a5, a6, a7, a8 = (factories.account(s) for _ in range(8))
+        a1, a2, a3, a4, a5, a6, a7, a8, a9 = (factories.account(s) for _ in range(9))
         factories.entry(s, campaign=morning, account=a5)  # never dialed
 
         def call(campaign, acc, hh, mm, answered_by=None, agent=None):
@@ -66,6 +66,12 @@ def floor(db):
         )
         factories.dispose(s, call(afternoon, a6, 11, 0, "human", binh), "NCP")
         factories.dispose(s, call(afternoon, a7, 11, 30, "human", binh), "CAB")
+        # A promise the agent took back: the code corrected to RTP, the promise cancelled
+        # (outcomes.service keeps the row): no report counts it as promised.
+        factories.dispose(
+            s, call(afternoon, a9, 13, 20, "human", binh), "RTP", promise_amount=4_000_000,
+            state="cancelled",
+        )  # fmt: skip
         factories.dispose(s, call(other, a8, 9, 0, "human", hoa), "PTP", promise_amount=5_000_000)
         tuesday = factories.call(
             s,
@@ -117,7 +123,7 @@ def test_the_funnel_counts_accounts_at_each_stage_as_sql_does(session, floor):
                 select(accounts)
                 .join(Disposition, Disposition.attempt_id == CallAttempt.id)
                 .join(Promise, Promise.disposition_id == Disposition.id)
-                .where(*calls)
+                .where(*calls, Promise.state != "cancelled")
             ),
             "kept": session.scalar(
                 select(accounts)
@@ -136,7 +142,7 @@ def test_the_funnel_counts_accounts_at_each_stage_as_sql_does(session, floor):
     (one,) = campaign_funnel(
         session, first=WED, last=WED, tz=TZ, team="B2", campaign_id=floor["afternoon"]
     )
-    assert (one["dialed"], one["right_party"], one["promised"]) == (2, 1, 0)
+    assert (one["dialed"], one["right_party"], one["promised"]) == (3, 2, 0)  # one cancelled
     everyone = campaign_funnel(session, first=WED, last=WED, tz=TZ, team=None)
     assert {r["campaign_id"] for r in everyone} == set(floor.values())
 
@@ -173,6 +179,7 @@ def test_hourly_counts_each_local_hour_as_sql_does(session, floor):
             .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
             .where(
                 CallAttempt.campaign_id.in_(b2),
+                Promise.state != "cancelled",
                 Promise.created_at >= start,
                 Promise.created_at < end,
             )
@@ -181,7 +188,8 @@ def test_hourly_counts_each_local_hour_as_sql_does(session, floor):
         assert (row["promises"], row["promised_amount"]) == (promises, amount)
     assert rows[9]["calls"] == 1 and rows[9]["promises"] == 1  # 09:05 (B9's 09:00 left out)
     assert rows[10]["calls"] == 2 and rows[15]["promised_amount"] == 1_000_000
-    assert sum(r["calls"] for r in rows.values()) == 8
+    assert sum(r["calls"] for r in rows.values()) == 9
+    assert rows[13]["promises"] == 0 and rows[13]["right_party"] == 1  # the cancelled one
 
 
 def test_the_pages_and_files_for_a_lead(process_env, db, redis_client, floor):

@@ -14,10 +14,10 @@ from sqlalchemy import bindparam, select, text
 
 from dialer.agents.models import Agent
 from dialer.app import create_app
+from dialer.console.reports import quality
 from dialer.db import UTCDateTime
 from dialer.outcomes.catalogue import seed_default_codes
 from dialer.outcomes.models import Disposition
-from dialer.portfolio import quality
 from dialer.portfolio.imports.models import ImportRun, ImportRunLine
 from dialer.portfolio.models import Phone
 from dialer.runtime import get_runtime

@@ -6,9 +6,6 @@ webhook, reconciliation): SQL first, then these follow-ups.
 
 from __future__ import annotations
 
-from datetime import date
-from zoneinfo import ZoneInfo
-
 from dialer.agents import presence
 from dialer.campaigns import attempts, queue
 from dialer.campaigns.attempts import Ended
@@ -16,12 +13,7 @@ from dialer.campaigns.models import CallAttempt
 from dialer.campaigns.service import requeue
 from dialer.outcomes.service import Recorded
 from dialer.redis import Keys
-from dialer.runtime import Runtime
-
-
-def local_today(rt: Runtime) -> date:
-    """Today's date at the collections centre (promise dates, daily limits)."""
-    return rt.clock.now().astimezone(ZoneInfo(rt.settings.timezone)).date()
+from dialer.runtime import Runtime, local_today
 
 
 def after_answer(rt: Runtime, campaign_id: int, entry_id: int) -> None:

@@ -1,21 +1,18 @@
-"""What every console page shares: staff only, the day a report is asked for, and a
-report's rows sent as a CSV or XLSX file."""
+"""What every console page shares: staff only, and a report's rows sent as a CSV or XLSX
+file."""
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import date
 from functools import wraps
 from typing import Any
 
-from flask import Response, abort, request, stream_with_context
+from flask import Response, abort, stream_with_context
 from flask_login import current_user, login_required
 
 from dialer.auth import access
-from dialer.campaigns.followups import local_today
-from dialer.http import current_runtime
-from dialer.spreadsheet import excel_csv, xlsx
+from dialer.spreadsheet import TooManyRows, excel_csv, xlsx
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FILE_KINDS = ("csv", "xlsx")
@@ -34,17 +31,6 @@ def staff_required(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def day_arg(name: str = "date", default: date | None = None) -> date:
-    """?date=YYYY-MM-DD (a 400 when it is not one), today in the centre's zone if absent."""
-    raw = request.args.get(name)
-    if not raw:
-        return default or local_today(current_runtime())
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400)
 
 
 def table_file(
@@ -93,6 +79,9 @@ def table_file(
             rate_columns=rate_columns,
             out=spool,
         )
+    except TooManyRows:
+        spool.close()
+        abort(422)  # the page says: download the CSV
     except BaseException:
         spool.close()
         raise
@@ -105,4 +94,6 @@ def table_file(
                 yield chunk
 
     disposition["Content-Length"] = str(size)
-    return Response(sent(), content_type=XLSX_TYPE, headers=disposition)
+    response = Response(sent(), content_type=XLSX_TYPE, headers=disposition)
+    response.call_on_close(spool.close)  # also when the body is never read (HEAD, a hang-up)
+    return response

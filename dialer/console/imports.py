@@ -26,18 +26,18 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_login import current_user
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, Unauthorized
 
-from dialer.auth import reach
-from dialer.campaigns.followups import local_today
+from dialer.auth import access, reach
 from dialer.console.access import FILE_KINDS, staff_required, table_file
+from dialer.console.reports import quality
 from dialer.db import on_commit
 from dialer.http import current_runtime
 from dialer.messages import N_
-from dialer.portfolio import quality
 from dialer.portfolio.importer import ImportFileError
 from dialer.portfolio.imports import jobs, service
 from dialer.portfolio.imports.models import ImportKind, ImportRun, ImportState, LineKind
+from dialer.runtime import local_today
 from dialer.spreadsheet import excel_csv
 
 bp = Blueprint("imports", __name__, url_prefix="/console")
@@ -91,6 +91,16 @@ def _index(error: str | None = None, status: int = 200, kind: str = ImportKind.P
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(exc: RequestEntityTooLarge):
+    # The limit bites before the view's own staff check (the CSRF guard reads the form
+    # first): only staff see the page again with the reason; anyone else gets the refusal.
+    signed_in_staff = (
+        current_user.is_authenticated
+        and not access.has_bearer()
+        and current_user.role in access.STAFF
+    )
+    if not signed_in_staff:  # the app's own refusal page (an error handler cannot abort)
+        refusal = Forbidden() if current_user.is_authenticated else Unauthorized()
+        return current_app.handle_user_exception(refusal)
     return _index(_too_large_message(), 413)
 
 
@@ -152,7 +162,7 @@ def upload():
             now=rt.clock.now(),
         )
         run_id = run.id
-        on_commit(s, lambda: jobs.enqueue(rt, run_id))
+        on_commit(s, lambda: jobs.try_enqueue(rt, run_id))
     return redirect(url_for("imports.run_page", run_id=run_id), 303)
 
 
@@ -168,6 +178,7 @@ def _run_or_404(s, run_id: int) -> ImportRun:
 def run_page(run_id: int):
     """A run: its progress bar while it runs, then its row report."""
     rt = current_runtime()
+    jobs.look_after(rt, run_id)
     with rt.db.session() as s:
         run = _run_or_404(s, run_id)
         lines = {
@@ -191,6 +202,7 @@ def run_page(run_id: int):
 def run_status(run_id: int):
     """{state, processed, total, percent}: what the progress bar draws."""
     rt = current_runtime()
+    jobs.look_after(rt, run_id)
     with rt.db.session() as s:
         out = service.status(rt.redis, _run_or_404(s, run_id))
     out["state_name"] = gettext(STATE_NAMES[ImportState(out["state"])])
@@ -203,25 +215,28 @@ def rejected_file(run_id: int):
     """The rejected lines as the file had them (its header and cells) plus the line and
     the reason: UTF-8 with BOM, for the bank to fix and send again."""
     rt = current_runtime()
-    s = rt.db.session()
-    run = _run_or_404(s, run_id)
-    columns, rows = service.rejected_file_rows(s, run)
+    s = rt.db.session()  # read as the file is sent; closed with the response
+    try:
+        run = _run_or_404(s, run_id)
+        columns, rows = service.rejected_file_rows(s, run)
+    except BaseException:
+        s.close()
+        raise
     stem = PurePosixPath(run.file_name).stem or "import"
 
     def chunks():
-        try:
-            for text in excel_csv(columns, rows):
-                yield text.encode("utf-8")
-        finally:
-            s.close()
+        for text in excel_csv(columns, rows):
+            yield text.encode("utf-8")
 
-    return current_app.response_class(
+    response = current_app.response_class(
         chunks(),
         content_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{_ascii(stem)}-rejected-{run.id}.csv"'
         },
     )
+    response.call_on_close(s.close)  # also when the body is never read
+    return response
 
 
 def _ascii(name: str) -> str:
@@ -236,20 +251,19 @@ def _quality_rows(section: str, limit: int | None):
     zones), read as the file is written; the session closes with the last row."""
     rt = current_runtime()
     zone = ZoneInfo(rt.settings.timezone)
-    s = rt.db.session()
-    rows = quality.rows(s, section, team=reach.team_of_principal(), now=rt.clock.now(), limit=limit)
+    team, now = reach.team_of_principal(), rt.clock.now()
 
-    def closing():
-        try:
-            for row in rows:
+    def local_rows():
+        # The session is opened by the first row asked for and closed with the last (or
+        # when the response is dropped): none is left open by a file never read.
+        with rt.db.session() as s:
+            for row in quality.rows(s, section, team=team, now=now, limit=limit):
                 yield {
                     k: v.astimezone(zone).replace(tzinfo=None) if isinstance(v, datetime) else v
                     for k, v in row.items()
                 }
-        finally:
-            s.close()
 
-    return closing()
+    return local_rows()
 
 
 @bp.get("/reports/quality")

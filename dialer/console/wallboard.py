@@ -88,7 +88,7 @@ def snapshot(
     available = by_state.get("ready", 0) + by_state.get("on_call", 0) + by_state.get("wrap_up", 0)
     day_start = _local_day_start(now, tz)
     promise_q = select(func.count(), func.coalesce(func.sum(Promise.amount), 0)).where(
-        Promise.kind == "promise", Promise.created_at >= day_start
+        Promise.standing(), Promise.created_at >= day_start
     )
     if team is not None:
         promise_q = promise_q.join(Agent, Agent.id == Promise.agent_id).where(Agent.team == team)

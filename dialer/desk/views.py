@@ -20,12 +20,12 @@ from dialer.campaigns import preview
 from dialer.campaigns import service as campaigns
 from dialer.campaigns.compliance import get_profile
 from dialer.campaigns.errors import CampaignError
-from dialer.campaigns.followups import local_today
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.desk import actions, service
 from dialer.http import ApiError, current_runtime, json_body, said
 from dialer.outcomes.effects import MAX_CALLBACK_DAYS, MAX_PROMISE_DAYS
 from dialer.portfolio.models import Account
+from dialer.runtime import local_today
 from dialer.scripts import service as scripts
 from dialer.telephony import softphone
 from dialer.telephony.carrier import CarrierError

@@ -9,11 +9,13 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Integer,
     String,
     UniqueConstraint,
+    and_,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -104,6 +106,12 @@ class Promise(Base):
     # The local date of the evaluation that settled it, and the payments it counted then.
     settled_on: Mapped[date | None] = mapped_column(Date)
     paid_amount: Mapped[int | None] = mapped_column(BigInteger)
+
+    @classmethod
+    def standing(cls) -> ColumnElement[bool]:
+        """A promise to pay that stands: not a "says paid" claim, not cancelled (a
+        correction of its call's code keeps the row, cancelled)."""
+        return and_(cls.kind == "promise", cls.state != "cancelled")
 
 
 class Callback(Base):

@@ -13,9 +13,8 @@ import logging
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from dialer.campaigns.followups import local_today
 from dialer.outcomes.promises import Evaluation, KeptRule, evaluate_promises
-from dialer.runtime import Runtime, get_runtime
+from dialer.runtime import Runtime, get_runtime, local_today
 
 log = logging.getLogger(__name__)
 

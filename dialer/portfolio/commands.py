@@ -103,11 +103,10 @@ def _import_file(
     console's job runs (imports.service.import_file): one transaction for the whole file,
     so a file refused half-way writes nothing, not even its run. A progress bar on a
     terminal."""
-    from dialer.campaigns.followups import local_today
     from dialer.portfolio.importer import ImportFileError
     from dialer.portfolio.imports import service
     from dialer.portfolio.imports.models import ImportState
-    from dialer.runtime import Runtime
+    from dialer.runtime import Runtime, local_today
 
     rt = Runtime(get_settings())
     db = _database("import_runs")

@@ -113,7 +113,7 @@ def check(name: str | None, path: Path | None) -> None:
 def render(name: str, account_no: str, language: str, company: str, callback_number: str,
            agent_name: str | None, as_json: bool) -> None:  # fmt: skip
     """The talk track and every prompt rendered for one account, as the call would say them."""
-    from dialer.campaigns.followups import local_today
+    from dialer.runtime import local_today
 
     rt = get_runtime()
     with rt.db.session() as s:

@@ -6,9 +6,9 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from dialer.auth import access, reach
-from dialer.campaigns.followups import local_today
 from dialer.http import ApiError, current_runtime, field, json_body
 from dialer.portfolio.models import Account
+from dialer.runtime import local_today
 from dialer.scripts import service
 from dialer.scripts.service import (
     PREVIEW_CALLBACK_NUMBER,

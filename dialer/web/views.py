@@ -57,6 +57,9 @@ _ERRORS = {
     403: N_("You may not open this page: it belongs to another team or role."),
     404: N_("There is nothing at this address."),
     405: N_("This address does not take that kind of request."),
+    422: N_(
+        "This report has more rows than an Excel sheet holds (1,048,575): download its CSV instead."
+    ),
     500: N_("Something went wrong on our side. Try again; if it happens again, tell IT."),
 }
 

@@ -52,7 +52,7 @@ def test_a_lead_imports_a_portfolio_and_reads_the_data_quality_report(stack: Sta
     expect(bar).to_be_visible()
     expect(bar).to_have_attribute("max", "5")
     expect(page.locator("#import-run")).to_have_attribute("data-state", "queued")
-    SimpleWorker([stack.rt.queue], connection=stack.rt.redis).work(burst=True)
+    SimpleWorker(stack.rt.queues, connection=stack.rt.redis).work(burst=True)
 
     # The page follows the run's status and then shows its row report.
     expect(page.locator("#import-report")).to_be_visible()

@@ -93,7 +93,7 @@ def agent_range(
             select(Promise.agent_id, func.count(), func.sum(Promise.amount))
             .where(
                 Promise.agent_id.in_(ids),
-                Promise.kind == "promise",
+                Promise.standing(),
                 Promise.created_at >= start,
                 Promise.created_at < end,
             )

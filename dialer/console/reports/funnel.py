@@ -138,7 +138,7 @@ def campaign_funnel(
         )
         .join(Disposition, Disposition.attempt_id == CallAttempt.id)
         .join(Promise, Promise.disposition_id == Disposition.id)
-        .where(of_ids, *in_range, Promise.kind == "promise")
+        .where(of_ids, *in_range, Promise.standing())
         .group_by(CallAttempt.campaign_id)
     )
     promised = {cid: (n, amount) for cid, n, amount in session.execute(promises)}

@@ -97,7 +97,7 @@ def hourly(
             .join(Disposition, Disposition.id == Promise.disposition_id)
             .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
             .where(
-                Promise.kind == "promise",
+                Promise.standing(),
                 Promise.created_at >= start,
                 Promise.created_at < end,
                 *scoped,

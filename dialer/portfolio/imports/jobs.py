@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from sqlalchemy import select, update
 
-from dialer.campaigns.followups import local_today
+from dialer.messages import N_
 from dialer.portfolio.importer import ImportFileError
 from dialer.portfolio.imports import service
 from dialer.portfolio.imports.models import ImportRun, ImportRunFile, ImportState
-from dialer.runtime import Runtime, get_runtime
+from dialer.runtime import Runtime, get_runtime, local_today
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +28,7 @@ def job_id(run_id: int) -> str:
 
 def enqueue(rt: Runtime, run_id: int) -> None:
     """Queue the run's job (after the run is committed: the job looks it up)."""
-    rt.queue.enqueue(
+    rt.imports_queue.enqueue(
         run_import,
         run_id,
         job_id=job_id(run_id),
@@ -33,6 +36,57 @@ def enqueue(rt: Runtime, run_id: int) -> None:
         result_ttl=3600,
         description=f"import run {run_id}",
     )
+
+
+def try_enqueue(rt: Runtime, run_id: int) -> bool:
+    """Queue the run's job, or log why not (Redis down): the run stays queued, with its
+    file, and look_after queues it again when its page is next read."""
+    try:
+        enqueue(rt, run_id)
+    except redis.RedisError as exc:
+        log.warning("import run %d not queued yet: %s", run_id, exc)
+        return False
+    return True
+
+
+# An RQ job in one of these will never finish its run.
+_LOST = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+LOST_WORKER = N_(
+    "the import stopped before it finished (its worker was lost); nothing of the file was "
+    "written: import it again"
+)
+
+
+def look_after(rt: Runtime, run_id: int) -> None:
+    """A run whose job is gone is not left waiting for ever: queued with no job (queueing
+    failed after the commit, or Redis lost it), it is queued again; running with its job
+    failed, stopped or gone (a worker killed mid-file: its transaction rolled back), it is
+    failed with the reason. Called when the run's page or status is read."""
+    with rt.db.session() as s:
+        state = s.scalar(select(ImportRun.state).where(ImportRun.id == run_id))
+    if state not in (ImportState.QUEUED, ImportState.RUNNING):
+        return
+    try:
+        job: Job | None = Job.fetch(job_id(run_id), connection=rt.redis)
+    except NoSuchJobError:
+        job = None
+    except redis.RedisError:
+        return  # cannot tell now; the next read will
+    lost = job is None or job.get_status(refresh=False) in _LOST
+    if not lost:
+        return
+    if state == ImportState.QUEUED:
+        try_enqueue(rt, run_id)
+        return
+    with rt.db.begin() as s:
+        still = s.execute(
+            update(ImportRun)
+            .where(ImportRun.id == run_id, ImportRun.state == ImportState.RUNNING)
+            .values(state=ImportState.FAILED)
+        ).rowcount
+        if still:
+            service.fail(s, run_id, error=LOST_WORKER, now=rt.clock.now())
+    log.warning("import run %d: its job was lost; the run is failed", run_id)
 
 
 def run_import(run_id: int) -> str:
