@@ -92,7 +92,8 @@ def test_a_lead_creates_a_campaign_with_the_live_count_and_launches_it(stack: St
     assert raw.startswith("\ufeff".encode()) and "Quy tắc" in raw.decode("utf-8-sig")
 
     # The dial queue rebuilt from SQL: the page comes back with the campaign still running.
-    page.get_by_role("button", name="Dựng lại hàng đợi").click()
+    with page.expect_navigation():  # the page reloads once the API has answered
+        page.get_by_role("button", name="Dựng lại hàng đợi").click()
     expect(page.locator("#action-error")).to_be_hidden()
     expect(page.locator(".chip.state-running")).to_be_visible()
 
