@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
+import redis
 from flask import Flask, current_app, jsonify, request
-from flask_babel import gettext
-from sqlalchemy.exc import DataError, IntegrityError
+from flask_babel import force_locale, gettext
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from werkzeug.exceptions import HTTPException
 
-from dialer.messages import Message, translated
+from dialer.messages import N_, Message, translated
 
 if TYPE_CHECKING:
     from dialer.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def current_runtime() -> Runtime:
@@ -102,7 +108,58 @@ def field(
     return value
 
 
+RETRY_AFTER_SECONDS = 5  # what a 503 tells a client (and Twilio) to wait before trying again
+UNAVAILABLE = N_("The service is unavailable for a moment. Try again in a few seconds.")
+_LOG_EVERY_SECONDS = 30.0  # one line per outage and dependency, not one per request
+_last_logged: dict[str, float] = {}
+
+
+def _log_outage(what: str, exc: Exception) -> None:
+    now = time.monotonic()
+    if now - _last_logged.get(what, -_LOG_EVERY_SECONDS) >= _LOG_EVERY_SECONDS:
+        _last_logged[what] = now
+        log.warning(
+            "%s unavailable (%s: %s); answering 503 with Retry-After %ss until it is back",
+            what, type(exc).__name__, str(exc).splitlines()[0][:200], RETRY_AFTER_SECONDS,
+        )  # fmt: skip
+
+
+def unavailable(what: str, exc: Exception):
+    """A dependency that is down (Redis, the database): 503 with a retry hint, one log line
+    per outage rather than a traceback per request. JSON for the API and the webhooks, the
+    error page for a person."""
+    _log_outage(what, exc)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith(("/api/", "/twilio/", "/console/live/events", "/desk/events")):
+        body = {"error": f"{what} is unavailable for a moment; retry in {RETRY_AFTER_SECONDS} s"}
+        return jsonify(body), 503, headers
+    # The page reloads itself after the retry time; both languages, as the reader's own
+    # may be in the store that is down.
+    said = {}
+    for locale in ("vi", "en"):
+        with force_locale(locale):
+            said[locale] = gettext(UNAVAILABLE)
+    # Not render_template: its context processors load the signed-in user from the session
+    # store, which may be what is down.
+    page = current_app.jinja_env.get_template("unavailable.html").render(
+        retry=RETRY_AFTER_SECONDS, **said
+    )
+    return page, 503, headers
+
+
 def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(redis.ConnectionError)
+    @app.errorhandler(redis.TimeoutError)
+    def _redis_down(exc: Exception):
+        return unavailable("Redis", exc)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(SQLAlchemyTimeoutError)
+    def _database_down(exc: Exception):
+        # Refused connections, a pool that cannot hand one out, a lock held too long: all
+        # pass, so the caller is told to try again rather than that the request was wrong.
+        return unavailable("The database", exc)
+
     @app.errorhandler(IntegrityError)
     def _conflict(exc: IntegrityError):
         # Two requests raced to record the same thing; the first one won.
