@@ -176,6 +176,11 @@ class Keys:
     """Every Redis key the system uses, named in one place."""
 
     @staticmethod
+    def alert_sending(alert_id: int) -> str:
+        """Held while one job POSTs the alert to the webhook (expires in wall time)."""
+        return f"{PREFIX}:alert:{alert_id}:sending"
+
+    @staticmethod
     def dial_queue(campaign_id: int) -> str:
         """Sorted set of entry ids, higher score dialed first."""
         return f"{PREFIX}:campaign:{campaign_id}:queue"

@@ -25,6 +25,7 @@ from dialer.outcomes.models import Alert, Referral
 from dialer.outcomes.service import record_disposition
 from dialer.runtime import Runtime, reset_runtime
 from tests import factories
+from tests.mock_support import wait_until
 from tests.web_support import sign_in
 
 VN = "Asia/Ho_Chi_Minh"
@@ -234,7 +235,7 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 that records what it is sent; answers `statuses` in
     turn (then 200)."""
 
-    def __init__(self, statuses: list[int] | None = None):
+    def __init__(self, statuses: list[int] | None = None, hold: threading.Event | None = None):
         self.received: list[tuple[dict, dict]] = []
         self.statuses = list(statuses or [])
         outer = self
@@ -243,6 +244,8 @@ class Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.received.append((json.loads(body), dict(self.headers)))
+                if hold is not None:  # a slow webhook: answers when the test says
+                    hold.wait(timeout=30)
                 status = outer.statuses.pop(0) if outer.statuses else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -363,6 +366,28 @@ def test_the_webhook_gets_the_alert_once_masked_from_an_rq_job(process_env, db, 
         alert = s.get(Alert, alert_id)
         assert (alert.webhook_state, alert.webhook_attempts) == ("sent", 1)
         assert alert.webhook_sent_at is not None
+
+
+def test_a_copy_of_the_job_run_while_the_webhook_is_slow_sends_nothing(
+    process_env, db, monkeypatch
+):
+    """The sweep queues a pending alert again after a while; a copy that runs while the
+    first still waits on a slow webhook finds the sending lease held and POSTs nothing."""
+    alert_id, _, _ = _gsf(db)
+    slow = threading.Event()
+    with Receiver(hold=slow) as receiver:
+        rt = _runtime_with_webhook(process_env, monkeypatch, receiver.url)
+        results: list[str] = []
+        first = threading.Thread(target=lambda: results.append(alerts.deliver_alert(rt, alert_id)))
+        first.start()
+        wait_until(lambda: len(receiver.received) == 1, what="the first POST")
+        assert (
+            alerts.deliver_alert(rt, alert_id) == f"alert {alert_id} is being sent by another job"
+        )
+        slow.set()
+        first.join(timeout=30)
+    assert results == ["sent"] and len(receiver.received) == 1
+    assert alerts.deliver_alert(rt, alert_id) == f"alert {alert_id} already sent"
 
 
 def test_a_failing_webhook_is_retried_and_never_blocks_the_disposition(

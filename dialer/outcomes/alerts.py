@@ -27,11 +27,13 @@ from dialer.clock import local_iso
 from dialer.outcomes.models import Alert, Disposition
 from dialer.portfolio.models import Account
 from dialer.privacy import mask_text
+from dialer.redis import Keys
 from dialer.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_SECONDS = 5.0  # one POST; the job's own timeout is a little longer
+SENDING_LEASE_SECONDS = 3 * WEBHOOK_TIMEOUT_SECONDS  # one job's POST, connect and read
 JOB_TIMEOUT_SECONDS = 30
 RETRY_INTERVALS = [10, 60, 300, 900]  # real seconds between RQ's retries of one job
 MAX_DELIVERIES = 8  # POSTs tried for one alert (over jobs) before it is marked failed
@@ -272,8 +274,14 @@ def deliver_alert(rt: Runtime, alert_id: int) -> str:
             return f"alert {alert_id} already {alert.webhook_state}"
         if not url:
             return "no webhook configured"
-        # Counted before the POST, conditionally: of two copies of the job running at once,
-        # only one sends.
+        # A lease in Redis first, in wall time (the POST's timeout is real seconds, whatever
+        # the simulated clock says): a copy queued again by the sweep while this one still
+        # waits on a slow webhook finds it held and sends nothing.
+        lease = Keys.alert_sending(alert_id)
+        if not rt.redis.set(lease, "1", nx=True, px=int(SENDING_LEASE_SECONDS * 1000)):
+            return f"alert {alert_id} is being sent by another job"
+        # Then counted before the POST, conditionally: of two copies of the job running at
+        # once, only one sends, even past the lease.
         tries = alert.webhook_attempts
         claimed = s.execute(
             update(Alert)
@@ -285,8 +293,16 @@ def deliver_alert(rt: Runtime, alert_id: int) -> str:
             .values(webhook_attempts=tries + 1)
         )
         if claimed.rowcount != 1:
+            rt.redis.delete(lease)
             return f"alert {alert_id} is being sent by another job"
         body = payload(alert, account_no, customer_name, rt.settings.timezone)
+    try:
+        return _post(rt, alert_id, url, body, tries)
+    finally:
+        rt.redis.delete(lease)
+
+
+def _post(rt: Runtime, alert_id: int, url: str, body: dict[str, Any], tries: int) -> str:
     error = None
     try:
         response = requests.post(
