@@ -53,8 +53,8 @@ def codes(session):
     session.commit()
 
 
-def _attempt(session, *, agent: bool = True, **account_fields):
-    acc = factories.account(session, phones=PHONES, **account_fields)
+def _attempt(session, *, agent: bool = True, phones=PHONES, **account_fields):
+    acc = factories.account(session, phones=phones, **account_fields)
     who = factories.agent(session)
     campaign = service.create_campaign(session, "c")
     service.launch(session, campaign, NOW, VN)
@@ -336,6 +336,36 @@ def _correct(session, attempt, given, agent_id, *, minutes=10, actor="agent", su
         window_minutes=30,
         supervisor=supervisor,
     )
+
+
+def test_undoing_an_ncp_keeps_the_dnc_row_another_accounts_ncp_relies_on(session, codes):
+    """The same number on two accounts (one's mobile, the other's reference): each call's
+    NCP relies on one DNC row. Correcting the first leaves it; correcting the second, the
+    last that relies on it, takes it away."""
+    first, agent, _ = _attempt(session)
+    number = session.get(Phone, first.phone_id).number
+    second, other_agent, _ = _attempt(
+        session, phones=(("+84907770001", "mobile"), (number, "reference"))
+    )
+    # That call went to the reference, whose number is the first account's mobile.
+    shared = session.scalar(
+        select(Phone).where(Phone.account_id == second.account_id, Phone.number == number)
+    )
+    second.phone_id = shared.id
+    session.commit()
+    for attempt, who in ((first, agent), (second, other_agent)):
+        record_disposition(
+            session, attempt, DispositionInput("NCP", "agent"), agent_id=who.id, now=NOW,
+            today=TODAY,
+        )  # fmt: skip
+    session.commit()
+    assert session.get(DncNumber, number) is not None
+    _correct(session, first, DispositionInput("RTP", "agent"), agent.id)
+    session.commit()
+    assert session.get(DncNumber, number) is not None  # the second account's NCP stands
+    _correct(session, second, DispositionInput("RTP", "agent"), other_agent.id)
+    session.commit()
+    assert session.get(DncNumber, number) is None
 
 
 def test_correction_undoes_the_old_code_and_applies_the_new(session, codes):

@@ -243,9 +243,11 @@ def _apply(
         applied["retired_phone_id"], applied["phone_reason_before"] = phone.id, phone.reason
         phone.dialable = False
         phone.reason = f"retired:{spec.code}"
-    if phone is not None and fx.dnc and session.get(DncNumber, phone.number) is None:
-        session.add(DncNumber(number=phone.number, reason=spec.label_en, source="call"))
-        applied["dnc_added"] = True
+    if phone is not None and fx.dnc:
+        applied["dnc"] = True  # this disposition relies on the number's DNC row
+        if session.get(DncNumber, phone.number) is None:
+            session.add(DncNumber(number=phone.number, reason=spec.label_en, source="call"))
+            applied["dnc_added"] = True
     if fx.add_phone is not None:
         applied.update(_add_phone(session, account, fx.add_phone))
     if fx.refer:
@@ -355,6 +357,26 @@ def _overrun_of(disposition: Disposition, attempt: CallAttempt, agent_id: int | 
     )
 
 
+def _others_relying_on_dnc(session: Session, number: str, but: int) -> bool:
+    """Another disposition whose code puts the number on the DNC list stands on a call to
+    that number (any account's)."""
+    dnc_codes = [
+        c.code for c in session.scalars(select(ActionCode)) if (c.effects or {}).get("dnc")
+    ]
+    if not dnc_codes:
+        return False
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Disposition)
+            .join(CallAttempt, CallAttempt.id == Disposition.attempt_id)
+            .join(Phone, Phone.id == CallAttempt.phone_id)
+            .where(Phone.number == number, Disposition.id != but, Disposition.code.in_(dnc_codes))
+        )
+        or 0
+    ) > 0
+
+
 def _undo_problems(session: Session, applied: dict[str, Any]) -> list[str]:
     """Why the effects of a disposition can no longer be undone (empty: they can)."""
     problems = []
@@ -399,9 +421,16 @@ def _undo(session: Session, disposition: Disposition, attempt: CallAttempt, toda
     retired_here = phone is not None and phone.reason == f"retired:{disposition.code}"
     if phone is not None and "retired_phone_id" in applied and retired_here:
         phone.dialable, phone.reason = True, applied.get("phone_reason_before")
-    if phone is not None and applied.get("dnc_added"):
+    if phone is not None and (applied.get("dnc_added") or applied.get("dnc")):
         dnc = session.get(DncNumber, phone.number)
-        if dnc is not None and dnc.source == "call":
+        # A row calls put there goes with the last disposition that relies on it: the same
+        # number may be another account's (a reference who is someone else's borrower) and
+        # that account's wrong-number or opt-out still stands.
+        if (
+            dnc is not None
+            and dnc.source == "call"
+            and not _others_relying_on_dnc(session, phone.number, disposition.id)
+        ):
             session.delete(dnc)
     if "added_phone_id" in applied:
         added = session.get_one(Phone, applied["added_phone_id"])
