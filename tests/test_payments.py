@@ -8,17 +8,25 @@ from datetime import UTC, date, datetime
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dialer.app import create_app
 from dialer.cli import main
 from dialer.clock import Clock
 from dialer.portfolio.models import Payment
-from dialer.portfolio.payments import PaymentInput, normalized, validate_payment
+from dialer.portfolio.payments import (
+    PaymentInput,
+    import_payments,
+    normalized,
+    read_payments,
+    record_payment,
+    validate_payment,
+)
 from dialer.runtime import reset_runtime
 from tests import factories
 
 TODAY = date(2026, 12, 1)
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 AUTH = {"Authorization": "Bearer test-api-token"}
 
 
@@ -270,3 +278,34 @@ def test_control_characters_in_a_json_body_are_refused_clearly(api):
         "/api/payments", json={**body, "note": None, "x": [{"y": "a\x07"}]}, headers=AUTH
     )
     assert nested.status_code == 400 and "x.0.y" in nested.get_json()["error"]
+
+
+def test_a_reference_recorded_through_the_api_during_an_import_costs_only_its_line(db, accounts):
+    """The API records FT101 at the very moment the file's chunk inserts it: the chunk is
+    planned again from what is stored then (FT101 a duplicate, the same payment), and the
+    rest of the file is imported, not the whole file refused."""
+    text = GOOD + "ACC001,700000,2026-11-28,FT102,\n"
+    raced = []
+
+    def the_api_records_ft101_first(conn, cursor, statement, params, context, many):
+        if statement.lstrip().upper().startswith("INSERT INTO PAYMENTS") and not raced:
+            raced.append(True)
+            with db.begin() as other:  # another connection: the API's request, committed
+                record_payment(
+                    other,
+                    PaymentInput("ACC002", 2_500_000, date(2026, 11, 29), "FT101"),
+                    today=TODAY, now=NOW,
+                )  # fmt: skip
+
+    with db.session() as s:
+        event.listen(db.engine, "before_cursor_execute", the_api_records_ft101_first)
+        try:
+            result = import_payments(s, read_payments(text.encode(), TODAY), now=NOW)
+            s.commit()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", the_api_records_ft101_first)
+    assert raced and (result.imported, result.duplicates, result.rejected) == (2, 1, [])
+    with db.session() as s:
+        refs = sorted(s.scalars(select(Payment.reference)))
+        sources = dict(s.execute(select(Payment.reference, Payment.source)).all())
+    assert refs == ["FT100", "FT101", "FT102"] and sources["FT101"] == "api"

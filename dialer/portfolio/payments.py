@@ -375,13 +375,15 @@ def import_payments(
     return result
 
 
-def _import_chunk(
+def _plan_chunk(
     session: Session,
     chunk: list[PaymentLine],
     in_file: dict[str, tuple[int, PaymentInput]],
     result: PaymentImport,
     now: datetime,
-) -> None:
+) -> list[Payment]:
+    """What the chunk adds, from what is stored now; counts and rejections go into
+    `result` and seen references into `in_file` (the caller passes copies to try with)."""
     numbers = {item.payment.account_no for item in chunk}
     accounts = dict(
         session.execute(
@@ -459,6 +461,38 @@ def _import_chunk(
                 created_at=now,
             )
         )
-    session.add_all(new)
-    session.flush()
-    result.imported += len(new)
+    return new
+
+
+# A chunk whose insert meets a reference written at the same moment (the API recording the
+# same payment) is planned again from what is stored then: the rest of the file goes on.
+CHUNK_ATTEMPTS = 3
+
+
+def _import_chunk(
+    session: Session,
+    chunk: list[PaymentLine],
+    in_file: dict[str, tuple[int, PaymentInput]],
+    result: PaymentImport,
+    now: datetime,
+) -> None:
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        trial, seen = PaymentImport(), dict(in_file)
+        new = _plan_chunk(session, chunk, seen, trial, now)
+        try:
+            with session.begin_nested():  # a savepoint: only this chunk is taken back
+                session.add_all(new)
+                session.flush()
+        except IntegrityError:
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+            log.info("payment import: a reference was recorded meanwhile; chunk planned again")
+            continue
+        in_file.clear()
+        in_file.update(seen)
+        result.imported += len(new)
+        result.duplicates += trial.duplicates
+        result.unmatched += trial.unmatched
+        result.rejected.extend(trial.rejected)
+        return
+
