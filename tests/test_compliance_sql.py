@@ -107,6 +107,42 @@ def test_facts_come_from_the_accounts_history(session, codes):
     assert dial_facts(session, profile, account, work, NOW, "UTC", ring_timeout=25).on_dnc
 
 
+def test_per_number_rules_count_every_accounts_dials_to_the_number(session, codes):
+    """A reference on one account is another borrower's mobile: the person at that number
+    was called once today through the other account, and the per-number rules (daily
+    limit, gap, machine today, quiet after an abandon) count that call."""
+    shared = "+12025550199"
+    borrower = factories.account(session, phones=((shared, "mobile"),), timezone="America/New_York")
+    other = factories.account(
+        session, phones=(("+12025550198", "mobile"), (shared, "reference")),
+        timezone="America/New_York",
+    )  # fmt: skip
+    campaign = service.create_campaign(
+        session, "us", compliance_profile="us-regf", **factories.CALLER
+    )
+    first = CampaignEntry(campaign_id=campaign.id, account_id=borrower.id, score=1)
+    second = CampaignEntry(campaign_id=campaign.id, account_id=other.id, score=1)
+    session.add_all([first, second])
+    session.flush()
+    _dial(session, campaign, first, borrower.phones[0], timedelta(minutes=30), "abandoned")
+    _dial(session, campaign, first, borrower.phones[0], timedelta(hours=2), "machine")
+    session.commit()
+    reference = next(p for p in other.phones if p.number == shared)
+    profile = get_profile("us-regf")
+    facts = dial_facts(session, profile, other, reference, NOW, "UTC", ring_timeout=25)
+    assert facts.attempts_today == 0  # the account itself: never called
+    assert facts.attempts_on_phone_today == 2  # the number: twice, through the borrower
+    assert facts.last_attempt_on_phone_at == NOW - timedelta(minutes=30)
+    assert facts.last_abandoned_at == NOW - timedelta(minutes=30) and facts.machine_today
+    own = next(p for p in other.phones if p.number != shared)
+    assert (
+        dial_facts(
+            session, profile, other, own, NOW, "UTC", ring_timeout=25
+        ).attempts_on_phone_today
+        == 0
+    )
+
+
 def test_the_campaigns_narrowed_profile_is_what_is_checked(session, codes):
     account = factories.account(session, phones=(("+84901234567", "mobile"),))
     campaign = service.create_campaign(session, "vn", window_start="08:00", window_end="11:00")

@@ -225,7 +225,23 @@ def dial_facts(
     ).all()
     dials = [(_aware(created), phone_id, result) for created, phone_id, result in rows]
     today = [(t, phone_id, result) for t, phone_id, result in dials if t >= day_start]
-    on_phone = [(t, result) for t, phone_id, result in dials if phone_id == phone.id]
+    # The per-number rules (gap, daily limit, quiet after an abandon, machine today) are
+    # about the person at the number, who may be on several accounts: a reference who is
+    # another borrower's mobile. So they count every account's dials to that number.
+    on_number = [
+        (_aware(created), result)
+        for created, result in session.execute(
+            select(CallAttempt.created_at, CallAttempt.result)
+            .join(Phone, Phone.id == CallAttempt.phone_id)
+            .where(
+                Phone.number == phone.number,
+                CallAttempt.created_at >= since,
+                CallAttempt.call_sid.is_not(None),
+                CallAttempt.direction == "outbound",
+            )
+        )
+    ]
+    number_today = [(t, result) for t, result in on_number if t >= day_start]
     last_conversation = None
     if profile.quiet_days_after_conversation is not None:
         last_conversation = session.scalar(
@@ -243,13 +259,13 @@ def dial_facts(
         timezone=tz,
         phone_relation=phone.relation,
         attempts_today=len(today),
-        last_attempt_on_phone_at=max((t for t, _ in on_phone), default=None),
+        last_attempt_on_phone_at=max((t for t, _ in on_number), default=None),
         on_dnc=session.get(DncNumber, phone.number) is not None,
-        attempts_on_phone_today=sum(1 for _, pid, _ in today if pid == phone.id),
+        attempts_on_phone_today=len(number_today),
         recent_attempt_times=tuple(t for t, _, _ in dials),
         last_conversation_at=_aware(last_conversation) if last_conversation else None,
-        last_abandoned_at=max((t for t, r in on_phone if r == "abandoned"), default=None),
-        machine_today=any(pid == phone.id and result == "machine" for _, pid, result in today),
+        last_abandoned_at=max((t for t, r in on_number if r == "abandoned"), default=None),
+        machine_today=any(result == "machine" for _, result in number_today),
         ring_timeout=ring_timeout,
         reserved_agent=reserved_agent,
     )

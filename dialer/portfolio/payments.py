@@ -495,4 +495,3 @@ def _import_chunk(
         result.unmatched += trial.unmatched
         result.rejected.extend(trial.rejected)
         return
-
