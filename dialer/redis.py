@@ -217,6 +217,11 @@ class Keys:
         return f"{PREFIX}:campaign:{campaign_id}:agents"
 
     @staticmethod
+    def pacer_lease(campaign_id: int) -> str:
+        """The name of the pacer pacing the campaign; expires unless renewed (pacer_lease.py)."""
+        return f"{PREFIX}:campaign:{campaign_id}:pacer"
+
+    @staticmethod
     def running_campaigns() -> str:
         """Hash campaign id -> dial mode, for the pacers."""
         return f"{PREFIX}:campaigns:running"

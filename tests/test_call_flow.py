@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
+from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from dialer.campaigns import pacer, reconcile
@@ -110,8 +111,12 @@ def test_answer_with_no_free_agent_is_abandoned_with_a_message(stack: Stack):
         factories.account(s, phones=(("+84901000009", "mobile"),))
     stack.override("+84901000009", answer="human", ring_seconds=20, talk_seconds=30)
     cid, (agent_id,) = campaign_with_agents(stack, 1)
-    assert stack.dial_round() == {cid: 1}
+    # The pacer sends the call out for its ready agent, who logs out before the dial job
+    # places it: nobody is free when the borrower answers, however slow the machine. (Logging
+    # out after the call was placed raced its 20 simulated seconds of ringing, 0.4 real s.)
+    assert pacer.tick(stack.rt) == {cid: 1}
     stack.api("POST", f"/api/agents/{agent_id}/logout")  # gone before the customer answers
+    SimpleWorker(stack.rt.queues, connection=stack.rt.redis).work(burst=True)  # the dial job
     wait_until(lambda: (a := attempts_of(stack)) and a[0].ended_at, what="the call to end")
     (attempt,) = attempts_of(stack)
     assert attempt.result == "abandoned" and attempt.agent_id is None
@@ -338,9 +343,16 @@ def test_a_bridged_call_whose_final_callback_is_lost_frees_its_agent(stack: Stac
     cid, (agent_id,) = campaign_with_agents(stack, 1)
     assert stack.dial_round() == {cid: 1}
     wait_until(lambda: attempts_of(stack)[0].connected_at, what="the bridge to the agent")
+    # The app records the bridge before its answer to the voice webhook is on the wire: wait
+    # for the carrier's side, the customer in the agent's room, before taking the app down
+    # (else, on a slow machine, the TwiML fetch fails and the carrier hangs up at once).
+    sid = attempts_of(stack)[0].call_sid
+    wait_until(
+        lambda: any(e["type"] == "conference-join" for e in stack.mock.events(sid)),
+        what="the customer to join the agent's room",
+    )
 
     stack.stop_web()  # down while the customer talks, and when they hang up
-    sid = attempts_of(stack)[0].call_sid
     wait_until(lambda: _refused_final_callback(stack, sid), what="the final callback")
     stack.start_web()
     assert stack.agent_state(agent_id)["state"] == "on_call"  # stuck, until reconciled

@@ -35,23 +35,27 @@ def client_for(mock: MockCarrier):
 
 # ------------------------------------------------------------ calls per second --
 def test_cps_queue_spaces_call_starts_and_reports_queue_time(mock, client):
-    mock.set_limits({"cps": 0.2})  # one call every 5 simulated seconds
+    # One call every 50 simulated seconds (0.5 real s at 100x): creating the four calls and
+    # fetching the last must take well under a slot however busy the machine is, or the
+    # later calls rightly wait less than asked (at 5 s, 50 ms real, a slow REST round trip
+    # used up the margin).
+    mock.set_limits({"cps": 0.02})
     created = [
         client.calls.create(to=numbers(mock, answer="busy", ring_seconds=1), from_=FROM,
                             twiml=HANGUP)
         for _ in range(4)
     ]  # fmt: skip
     assert created[0].queue_time == "0"
-    # Later calls wait for their slot: about 5 s, 10 s, 15 s minus the time spent creating.
+    # Later calls wait for their slot: about 50 s, 100 s, 150 s minus the time spent creating.
     waits = [int(c.queue_time) for c in created]
-    assert waits == sorted(waits) and waits[3] > 10_000, waits
+    assert waits == sorted(waits) and waits[3] > 100_000, waits
     assert client.calls(created[3].sid).fetch().status == "queued"
     for call in created:
         wait_ended(mock, call.sid, timeout=20)
     # Each call's slot (creation + queue time) is 1/CPS after the previous one, and no call
     # starts dialing before its slot.
     slots = [mock.call_log(c.sid)["created_ts"] + int(c.queue_time) / 1000 for c in created]
-    assert all(b - a >= 5 - 0.002 for a, b in itertools.pairwise(slots)), slots
+    assert all(b - a >= 50 - 0.002 for a, b in itertools.pairwise(slots)), slots
     for call, slot in zip(created, slots, strict=True):
         assert status_times(mock, call.sid, "initiated") >= slot
     assert [client.calls(c.sid).fetch().status for c in created] == ["busy"] * 4

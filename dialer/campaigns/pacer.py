@@ -1,5 +1,6 @@
 """The pacer process: for each running campaign, decide how many calls to start and hand
-them to RQ. Stateless between ticks (all state is in Redis), so several pacers may run.
+them to RQ. Stateless between ticks (all state is in Redis), so several pacers may run:
+each campaign is paced by one of them at a time, the holder of its lease (pacer_lease.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 
 from dialer.agents import events, presence
 from dialer.agents.presence import ENGAGED, AgentState
-from dialer.campaigns import attempts, observations, queue, reconcile, wrapup
+from dialer.campaigns import attempts, observations, pacer_lease, queue, reconcile, wrapup
 from dialer.campaigns.jobs import PLACE_CALL_TIMEOUT, job_lifetime, place_call
 from dialer.campaigns.models import Campaign, CampaignEntry
 from dialer.campaigns.pacing import PacingSnapshot, calls_to_start
@@ -121,14 +122,17 @@ def _complete_if_done(rt: Runtime, campaign_id: int, sizes: dict[str, int]) -> b
     return True
 
 
-def tick(rt: Runtime) -> dict[int, int]:
-    """One pacing round over every running campaign; returns calls started per campaign."""
+def tick(rt: Runtime, *, owner: str = pacer_lease.THIS_PACER) -> dict[int, int]:
+    """One pacing round over every running campaign this pacer holds the lease of (taken
+    or renewed here); returns calls started per campaign paced."""
     started: dict[int, int] = {}
     now = rt.now_ts()
     # The carrier asked us to slow down (20429): no calls are handed out until it lifts.
     held_back = cps.backoff_left(rt.redis, rt.clock) > 0
     for raw_id, raw_mode in rt.redis.hgetall(Keys.running_campaigns()).items():
         campaign_id, mode = int(raw_id), raw_mode.decode()
+        if not pacer_lease.take(rt.redis, campaign_id, owner=owner):
+            continue  # another pacer paces it (and takes over should this one die)
         queue.promote_due(rt.redis, campaign_id, now)
         _return_stale(rt, campaign_id, now)
         sizes = queue.sizes(rt.redis, campaign_id)
