@@ -130,7 +130,7 @@ def unavailable(what: str, exc: Exception):
     error page for a person."""
     _log_outage(what, exc)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if request.path.startswith(("/api/", "/twilio/", "/console/live/events", "/desk/events")):
+    if request.path.startswith(("/api/", "/twilio/", "/console/live/events")):
         body = {"error": f"{what} is unavailable for a moment; retry in {RETRY_AFTER_SECONDS} s"}
         return jsonify(body), 503, headers
     # The page reloads itself after the retry time; both languages, as the reader's own
