@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
@@ -25,7 +25,10 @@ TODAY = date(2026, 12, 4)
 PORTFOLIO_HEADER = "account_no,customer_name,overdue_amount,dpd,mobile\n"
 PAYMENTS_HEADER = "account_no,amount,paid_on,reference\n"
 BOUNDED = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,  # the same search every run: CI red means the code changed
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 cells = st.text(
@@ -56,6 +59,7 @@ files = st.one_of(
 
 @BOUNDED
 @given(data=files)
+@example(data=b'account\tno,customer\tname,overdue\tamount,dpd,mobile\n,,,,",')  # a phone of ","
 def test_the_portfolio_importer_refuses_or_reads_never_crashes(data):
     try:
         parsed = parse_portfolio(data)

@@ -451,7 +451,8 @@ def _parse_phones(values: dict[str, str], region: str, warnings: list[str]) -> l
         if not cell:
             continue
         parts = [p for p in _PHONE_SPLIT_RE.split(cell) if p]
-        check = normalize_phone(parts[0], region)
+        # Only separators (",", " / "...): as empty as "N/A" (found by tests/test_fuzz_inputs.py).
+        check = normalize_phone(parts[0] if parts else "", region)
         if check.reason == "empty":
             # "N/A", "không có", "-": a placeholder, not a number.
             warnings.append(f"{column} {_show(cell)} holds no digits; ignored")
