@@ -302,7 +302,11 @@ def test_amd_enable_reports_machine_start(mock, hooks, carrier):
     wait_ended(mock, sid)
     assert hooks.requests("/voice")[0].params["AnsweredBy"] == "machine_start"
     answered = event(mock, sid, "status", status="in-progress")["t"]
-    assert 3 - 0.25 <= event(mock, sid, "amd")["t"] - answered <= 5 + LAG
+    # Detection's 3-5 s is checked on the carrier's own figure; the time measured between
+    # two events only has a floor (a busy machine wakes threads late, never early).
+    amd = event(mock, sid, "amd")
+    assert 3 <= amd["duration_ms"] / 1000 <= 5, amd
+    assert amd["t"] - answered >= amd["duration_ms"] / 1000 - 0.25, (amd, answered)
 
 
 def test_amd_timeout_gives_unknown(mock, hooks, carrier):
@@ -329,9 +333,11 @@ def test_async_amd_posts_result_later(mock, hooks, carrier):
     assert amd.valid and amd.params["AnsweredBy"] == "machine_start"
     assert 3000 <= int(amd.params["MachineDetectionDuration"]) <= 5000
     assert amd.at > voice.at
+    # Asynchronous: the Url was fetched at the answer, before detection's verdict (not
+    # within a bound of real time, which a busy machine stretches).
     answered = event(mock, sid, "status", status="in-progress")["t"]
     fetched = next(e for e in mock.events(sid) if e["type"] == "webhook" and e["kind"] == "voice")
-    assert fetched["sent_at"] - answered < LAG
+    assert answered <= fetched["sent_at"] <= event(mock, sid, "amd")["t"]
 
 
 # ----------------------------------------------------------------- signature --
