@@ -32,7 +32,7 @@ from dialer.campaigns import attempts, followups
 from dialer.campaigns.models import CallAttempt, Campaign, CampaignEntry
 from dialer.portfolio.models import OBLIGOR_RELATIONS, Account, Phone
 from dialer.redis import Keys
-from dialer.runtime import Runtime
+from dialer.runtime import Runtime, local_today
 from dialer.telephony.twiml import HANGUP, Gather, Hangup, JoinRoom, Reply, agent_room
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
         when = common.callback_time(s, attempt, None, rt.settings, now)
         caller = common.caller_of(None, rt.settings)
         context = common.account_context(s, account, caller, rt.settings, callback_time=when)
-        common.land(s, rt, attempt, "IAR", now, followups.local_today(rt), callback_at=when)
+        common.land(s, rt, attempt, "IAR", now, local_today(rt), callback_at=when)
         return (
             common.say(script, "inbound_callback", context),
             common.say(script, "goodbye", context),

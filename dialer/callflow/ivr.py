@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 
 from dialer.agents import presence
 from dialer.callflow import common
-from dialer.campaigns import attempts, followups
+from dialer.campaigns import attempts
 from dialer.campaigns.models import CallAttempt, Campaign
 from dialer.outcomes.models import Disposition
 from dialer.portfolio.models import Account
-from dialer.runtime import Runtime
+from dialer.runtime import Runtime, local_today
 from dialer.telephony.twiml import HANGUP, Gather, Hangup, JoinRoom, Reply, agent_room
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _branch(
     choice: str | None,
     try_no: int,
 ) -> Reply:
-    now, today = rt.clock.now(), followups.local_today(rt)
+    now, today = rt.clock.now(), local_today(rt)
     goodbye = (common.say(script, "goodbye", context), Hangup())
     if choice is None:
         if try_no < TRIES:
@@ -185,7 +185,7 @@ def _to_agent(rt: Runtime, attempt_id: int) -> Reply:
             return HANGUP
         when = common.callback_time(s, attempt, campaign, rt.settings, now)
         script, context = _context(s, rt, attempt, campaign, callback_time=when)
-        common.land(s, rt, attempt, "IAR", now, followups.local_today(rt), callback_at=when)
+        common.land(s, rt, attempt, "IAR", now, local_today(rt), callback_at=when)
         return (
             common.say(script, "callback_scheduled", context),
             common.say(script, "goodbye", context),

@@ -21,7 +21,7 @@ from dialer.outcomes import callbacks
 from dialer.portfolio.models import Account, Phone
 from dialer.privacy import mask_phone, mask_text
 from dialer.redis import Keys
-from dialer.runtime import Runtime, get_runtime
+from dialer.runtime import Runtime, get_runtime, local_today
 from dialer.telephony import cps
 from dialer.telephony.carrier import CallRequest, CarrierError, CarrierTimeout
 
@@ -121,7 +121,7 @@ def _prepare(
         entry.state = "queued" if paused else "done"
         return Skip(f"campaign is {campaign.state}", requeue=paused, score=entry.score)
     account = s.get_one(Account, entry.account_id)
-    hold = attempts.account_hold(s, account, followups.local_today(rt))
+    hold = attempts.account_hold(s, account, local_today(rt))
     if hold is not None:
         attempts.record_block(s, entry, None, hold, now)
         return Skip(f"blocked by {hold.rule}")
@@ -404,7 +404,7 @@ def _carrier_failed(rt: Runtime, placed: _Placed, to: str, exc: Exception) -> st
             attempt.result = "geo_blocked"
         elif code not in NUMBER_ERRORS:
             attempt.result = "error"
-        ended = attempts.end_attempt(s, attempt, "failed", 0, now, followups.local_today(rt))
+        ended = attempts.end_attempt(s, attempt, "failed", 0, now, local_today(rt))
     if ended is not None:
         followups.after_end(rt, ended)
     if code in NUMBER_ERRORS or code in GEO_ERRORS:

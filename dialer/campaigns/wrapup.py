@@ -25,7 +25,7 @@ from dialer.outcomes.effects import DispositionError, DispositionInput
 from dialer.outcomes.models import Disposition
 from dialer.outcomes.service import record_disposition
 from dialer.redis import Keys
-from dialer.runtime import Runtime
+from dialer.runtime import Runtime, local_today
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _overrun(rt: Runtime, attempt_id: int) -> bool:
                 DispositionInput(WRAP_UP_OVERRUN_CODE, "system"),
                 agent_id=None,
                 now=now,
-                today=followups.local_today(rt),
+                today=local_today(rt),
             )
         except DispositionError as exc:
             log.error("attempt %s: wrap-up overrun code refused: %s", attempt_id, exc)

@@ -20,7 +20,7 @@ from dialer.outcomes.catalogue import (
 )
 from dialer.outcomes.effects import DispositionError
 from dialer.outcomes.models import ActionCode
-from dialer.runtime import get_runtime
+from dialer.runtime import get_runtime, local_today
 
 
 def _fail(problems: list[str], what: str) -> click.ClickException:
@@ -177,7 +177,6 @@ def correct(attempt_id: int, code: str, promise_amount: int | None, promise_date
             callback_at: str | None, note: str | None, new_phone: str | None,
             supervisor: str, as_json: bool) -> None:  # fmt: skip
     """A supervisor corrects an attempt's action code within the correction window."""
-    from dialer.campaigns import followups
     from dialer.outcomes.service import after_correction, correct_disposition
     from dialer.outcomes.views import parse_disposition
 
@@ -203,7 +202,7 @@ def correct(attempt_id: int, code: str, promise_amount: int | None, promise_date
                 actor="supervisor",
                 agent_id=None,
                 now=rt.clock.now(),
-                today=followups.local_today(rt),
+                today=local_today(rt),
                 window_minutes=rt.settings.correction_minutes,
                 supervisor=supervisor,
             )

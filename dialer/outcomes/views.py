@@ -30,7 +30,7 @@ from dialer.outcomes.service import (
     correct_disposition,
     record_disposition,
 )
-from dialer.runtime import Runtime
+from dialer.runtime import Runtime, local_today
 
 bp = Blueprint("outcomes", __name__, url_prefix="/api")
 bp.before_request(access.require_api(access.EVERYONE))
@@ -152,7 +152,7 @@ def dispose(attempt_id: int):
             given,
             agent_id=agent_id,
             now=rt.clock.now(),
-            today=followups.local_today(rt),
+            today=local_today(rt),
             correction_minutes=rt.settings.correction_minutes,
         ),
     )
@@ -180,7 +180,7 @@ def correct(attempt_id: int):
             actor="agent",
             agent_id=agent_id,
             now=rt.clock.now(),
-            today=followups.local_today(rt),
+            today=local_today(rt),
             window_minutes=rt.settings.correction_minutes,
         ),
     )
